@@ -1,0 +1,259 @@
+package control
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for keys the file may leave out (SPEC §3).
+const (
+	DefaultXDPMode        = "auto"
+	DefaultZeroCopy       = "auto"
+	DefaultMetricsAddress = "127.0.0.1:9700"
+	DefaultEntriesPerCore = 1 << 20 // 1048576
+	DefaultTCPTimeout     = time.Hour
+	DefaultUDPTimeout     = 30 * time.Second
+	DefaultTableSize      = 65537 // prime
+	DefaultWeight         = 1
+)
+
+// Limits on values that are syntactically fine but would not work.
+const (
+	// MaxTableSize bounds a service's Maglev table (16 Mi entries).
+	MaxTableSize = 1 << 24
+	// MaxEntriesPerCore bounds the per-core connection table; it is the
+	// largest power of two that fits a uint32.
+	MaxEntriesPerCore = 1 << 31
+	// MinTimeout is the smallest conntrack timeout: entries are aged with
+	// one-second granularity.
+	MinTimeout = time.Second
+	// MaxQueue and MaxCPU bound queue and CPU numbers.
+	MaxQueue = 65535
+	MaxCPU   = 65535
+	// maxNameLen bounds service and backend names (they become metric
+	// labels and CSV fields).
+	maxNameLen = 63
+)
+
+// NextHopMode says where transmitted frames are sent at layer 2.
+type NextHopMode int
+
+const (
+	// NextHopIngress sends a frame back to the ingress frame's source MAC
+	// (the router that delivered it). The default.
+	NextHopIngress NextHopMode = iota
+	// NextHopKernel asks the kernel's neighbour table for the backend's MAC.
+	NextHopKernel
+	// NextHopMAC sends every frame to Config.NextHopMAC.
+	NextHopMAC
+)
+
+func (m NextHopMode) String() string {
+	switch m {
+	case NextHopIngress:
+		return "ingress"
+	case NextHopKernel:
+		return "kernel"
+	case NextHopMAC:
+		return "mac"
+	}
+	return "NextHopMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Protocol is a service's IP protocol number; Any matches every protocol.
+type Protocol uint8
+
+const (
+	Any Protocol = 0
+	TCP Protocol = 6
+	UDP Protocol = 17
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case Any:
+		return "any"
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return "Protocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// Config is a parsed, validated configuration file. Parse fills in every
+// default, so the zero value of a field never means "unset".
+type Config struct {
+	// Interface is the NIC to attach to. Required by `raild run` only (see
+	// RequireInterface); empty otherwise allowed.
+	Interface string
+	// Queues lists the NIC queues to serve; nil means all of them.
+	Queues []int
+	// CPUs pins the worker of Queues[i] to CPUs[i]; nil means the default
+	// plan. When Queues is nil (all), the length is checked at run time.
+	CPUs []int
+	// XDPMode is "auto", "native" or "generic".
+	XDPMode string
+	// ZeroCopy is "auto", "on" or "off".
+	ZeroCopy string
+	// LocalAddress is this node's own IPv4 address on Interface.
+	LocalAddress netip.Addr
+	// NextHop picks the egress destination MAC; NextHopMAC is used only
+	// when NextHop == NextHopMAC.
+	NextHop    NextHopMode
+	NextHopMAC [6]byte
+	// HashSeed seeds the 5-tuple hash; identical on every node of a fleet.
+	HashSeed uint64
+	// MetricsAddress is the host:port of the Prometheus endpoint.
+	MetricsAddress string
+	Conntrack      Conntrack
+	// Services in file order. May be empty (a warning).
+	Services []Service
+
+	file string // for problems found after parsing
+}
+
+// Conntrack sizes and ages the per-core connection table.
+type Conntrack struct {
+	// EntriesPerCore is a power of two (an error otherwise, with the next
+	// power of two suggested), at most MaxEntriesPerCore.
+	EntriesPerCore uint32
+	// Timeouts after which an idle flow is forgotten; at least MinTimeout.
+	TCPTimeout time.Duration
+	UDPTimeout time.Duration
+}
+
+// Service is a VIP, port and protocol with its pool of backends.
+type Service struct {
+	Name string
+	VIP  netip.Addr // IPv4
+	// Port 0 means every port.
+	Port     uint16
+	Protocol Protocol
+	// TableSize is the Maglev table size: a prime ≥ len(Backends).
+	TableSize uint32
+	Backends  []Backend
+	// Line is where the service starts in the file.
+	Line int
+}
+
+// Backend is one member of a service's pool.
+type Backend struct {
+	Address netip.Addr // IPv4
+	// Weight 0 drains the backend: no new flows, existing flows stay.
+	Weight uint32
+	// Name, when set, replaces the address as the Maglev key, so that a
+	// backend can change address without moving its flows.
+	Name string
+	// Line is where the backend starts in the file.
+	Line int
+}
+
+// Key is the backend's Maglev key: its name, else its address.
+func (b Backend) Key() string {
+	if b.Name != "" {
+		return b.Name
+	}
+	return b.Address.String()
+}
+
+// Problem is one error or warning found in a configuration file.
+type Problem struct {
+	File   string
+	Line   int    // 1-based; 0 when the problem is about the whole file
+	Column int    // 1-based; 0 when unknown
+	Path   string // e.g. services[1].table_size; empty for the whole file
+	Msg    string
+	// Warning problems do not make the file invalid.
+	Warning bool
+}
+
+// String formats the problem the way compilers do, e.g.
+//
+//	rail.yaml:14:17: services[1].table_size: 65536 is not prime (try 65537)
+//	rail.yaml:9:3: warning: services: no services: every packet will be passed to the kernel
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+	} else {
+		b.WriteString("config")
+	}
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	if p.Warning {
+		b.WriteString("warning: ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error makes a Problem usable as an error.
+func (p Problem) Error() string { return p.String() }
+
+// HasError reports whether any of ps is an error rather than a warning.
+func HasError(ps []Problem) bool {
+	for _, p := range ps {
+		if !p.Warning {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse parses and validates a configuration file; file names it in
+// problems. It reports every problem it finds, sorted by position. The
+// Config is nil if any problem is an error; warnings alone do not stop it.
+func Parse(data []byte, file string) (*Config, []Problem) {
+	p := &parser{file: file}
+	c := p.parse(data)
+	sort.SliceStable(p.probs, func(i, j int) bool {
+		a, b := p.probs[i], p.probs[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	if HasError(p.probs) {
+		return nil, p.probs
+	}
+	c.file = file
+	return c, p.probs
+}
+
+// Load reads and parses the file. A file that cannot be read is reported
+// as a single problem.
+func Load(file string) (*Config, []Problem) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		msg := err.Error()
+		if pe, ok := err.(*os.PathError); ok {
+			msg = "cannot read: " + pe.Err.Error()
+		}
+		return nil, []Problem{{File: file, Msg: msg}}
+	}
+	return Parse(data, file)
+}
+
+// RequireInterface returns an error problem when the configuration names no
+// interface. `raild run` calls it; `check` and `replay` do not need one.
+func (c *Config) RequireInterface() []Problem {
+	if c.Interface != "" {
+		return nil
+	}
+	return []Problem{{File: c.file, Path: "interface", Msg: "required by `raild run` (e.g. interface: eth1)"}}
+}

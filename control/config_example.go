@@ -1,0 +1,55 @@
+package control
+
+// Example returns a commented configuration that parses with no errors and
+// no warnings. The README quotes it and testdata/example.yaml is a copy
+// (kept in sync by TestExampleFile; run `go test -update` to rewrite it).
+func Example() string { return example }
+
+const example = `# Rail configuration (see SPEC.md §3).
+
+# The NIC to attach to. Only ` + "`raild run`" + ` needs it.
+interface: eth1
+# Which NIC queues to serve: all, or a list such as [0, 1].
+queues: all
+# Optional: the CPU for each queue's worker, one per queue when queues is a
+# list. Left out, the pin package plans it.
+# cpus: [2, 3]
+xdp_mode: auto          # auto | native | generic
+zero_copy: auto         # auto | on | off
+
+# This node's own IPv4 address on the interface. GRE from the router arrives
+# addressed to it, and it is the outer source of every forwarded packet.
+local_address: 10.0.0.2
+# Where forwarded frames go at layer 2: ingress (back to the router that sent
+# them), kernel (the kernel's neighbour table) or a fixed MAC address.
+next_hop: ingress
+# Seeds the flow hash. Every node of a fleet must use the same value so that
+# they all pick the same backend for a flow.
+hash_seed: 0
+metrics_address: 127.0.0.1:9700
+
+conntrack:
+  entries_per_core: 1048576   # a power of two
+  tcp_timeout: 1h
+  udp_timeout: 30s
+
+services:
+  - name: web
+    vip: 192.0.2.10
+    port: 80              # 0 means every port
+    protocol: tcp         # tcp | udp | any
+    table_size: 65537     # a prime, at least 100 × the number of backends
+    backends:
+      - address: 10.1.0.11
+        weight: 1         # 0 drains: no new flows, existing flows stay
+      - address: 10.1.0.12
+        name: b2          # the Maglev key; defaults to the address
+  - name: dns
+    vip: 192.0.2.53
+    port: 53
+    protocol: udp
+    backends:
+      - address: 10.1.0.21
+      - address: 10.1.0.22
+        weight: 2
+`
