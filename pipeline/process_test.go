@@ -1,0 +1,290 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+func TestProcessVerdicts(t *testing.T) {
+	in := defaultInner()
+	mod := func(f func(*innerSpec)) innerSpec { s := defaultInner(); f(&s); return s }
+	truncate := func(b []byte, n int) []byte { return b[:len(b)-n] }
+	set := func(b []byte, off int, v ...byte) []byte { copy(b[off:], v); return b }
+
+	arp := serialize(t, ethLayer(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+		HwAddressSize: 6, ProtAddressSize: 4, Operation: 1, SourceHwAddress: routerMAC, SourceProtAddress: routerIP.AsSlice(),
+		DstHwAddress: make([]byte, 6), DstProtAddress: localAddr.AsSlice()})
+	ssh := plainFrame(t, mod(func(s *innerSpec) { s.dst = localAddr; s.dport = 22 }))
+	otherGRE := greFrame(t, in, nil)
+	copy(otherGRE[14+16:], netip.MustParseAddr("10.0.0.3").AsSlice()) // GRE to someone else
+	otherGRE = fixOuterChecksum(otherGRE)
+
+	cases := []struct {
+		name    string
+		frame   []byte
+		verdict Verdict
+		reason  Reason
+	}{
+		{"gre tcp", greFrame(t, in, nil), Tx, ReasonNone},
+		{"gre udp any port", greFrame(t, mod(func(s *innerSpec) {
+			s.proto, s.dst, s.dport = layers.IPProtocolUDP, netip.MustParseAddr("192.0.2.53"), 5353
+		}), nil), Tx, ReasonNone},
+		{"gre with key, sequence and checksum", greFrame(t, in, &layers.GRE{Protocol: layers.EthernetTypeIPv4,
+			ChecksumPresent: true, KeyPresent: true, Key: 7, SeqPresent: true, Seq: 9}), Tx, ReasonNone},
+		{"plain tcp", plainFrame(t, in), Tx, ReasonNone},
+		{"plain tcp no DF", plainFrame(t, mod(func(s *innerSpec) { s.df = false })), Tx, ReasonNone},
+		{"arp", arp, Pass, NotIP},
+		{"runt", arp[:10], Pass, NotIP},
+		{"ipv6", serialize(t, ethLayer(layers.EthernetTypeIPv6), gopacket.Payload(make([]byte, 60))), Pass, NotIP},
+		{"short ipv4", plainFrame(t, in)[:30], Pass, NotOurs},
+		{"ssh to node", ssh, Pass, NotOurs},
+		{"gre to another address", otherGRE, Pass, NotOurs},
+		{"plain to another address", plainFrame(t, mod(func(s *innerSpec) { s.dst = netip.MustParseAddr("203.0.113.1") })), Pass, NotOurs},
+		{"vip wrong port", plainFrame(t, mod(func(s *innerSpec) { s.dport = 8080 })), Pass, NoService},
+		{"vip wrong proto", plainFrame(t, mod(func(s *innerSpec) { s.proto = layers.IPProtocolUDP })), Pass, NoService},
+		{"gre inner not a vip", greFrame(t, mod(func(s *innerSpec) { s.dst = netip.MustParseAddr("203.0.113.1") }), nil), Pass, NoService},
+		{"gre inner vip wrong port", greFrame(t, mod(func(s *innerSpec) { s.dport = 81 }), nil), Pass, NoService},
+		{"icmp to vip without any-protocol service", plainFrame(t, mod(func(s *innerSpec) { s.proto = layers.IPProtocolICMPv4 })), Pass, NoService},
+		{"gre truncated outer", truncate(greFrame(t, in, nil), 20), Drop, Malformed},
+		{"gre outer ihl 4", set(greFrame(t, in, nil), 14, 0x44), Drop, Malformed},
+		{"gre outer version 6", set(greFrame(t, in, nil), 14, 0x65), Drop, Malformed},
+		{"gre inner truncated", set(greFrame(t, in, nil), 14+2, 0, 20+4+10), Drop, Malformed},
+		{"gre inner bad version", set(greFrame(t, in, nil), 14+24, 0x55), Drop, Malformed},
+		{"plain total length past frame", set(plainFrame(t, in), 14+2, 0x05, 0xdc), Drop, Malformed},
+		{"plain tcp without ports", set(plainFrame(t, in), 14+2, 0, 22), Drop, Malformed},
+		{"gre key flag but too short", set(greFrame(t, mod(func(s *innerSpec) { s.payload = nil }), nil), 14+20, 0xb0), Drop, Malformed},
+		{"gre version 1", set(greFrame(t, in, nil), 14+21, 0x01), Drop, Unsupported},
+		{"gre routing bit", set(greFrame(t, in, nil), 14+20, 0x40), Drop, Unsupported},
+		{"gre recursion bits", set(greFrame(t, in, nil), 14+20, 0x07), Drop, Unsupported},
+		{"gre carrying ipv6", set(greFrame(t, in, nil), 14+22, 0x86, 0xdd), Drop, Unsupported},
+		{"gre outer fragment", fixOuterChecksum(set(greFrame(t, in, nil), 14+6, 0x20)), Drop, Fragment},
+		{"inner first fragment", plainFrame(t, mod(func(s *innerSpec) { s.mf, s.df = true, false })), Drop, Fragment},
+		{"inner later fragment", plainFrame(t, mod(func(s *innerSpec) { s.fragOffset = 100; s.df = false })), Drop, Fragment},
+		{"no usable backend", plainFrame(t, mod(func(s *innerSpec) { s.dst, s.dport = netip.MustParseAddr("192.0.2.99"), 443 })), Drop, NoBackend},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newTestWorker(t, testConfig())
+			p := packetFor(tc.frame)
+			r := w.Process(p)
+			if r.Verdict != tc.verdict || r.Reason != tc.reason {
+				t.Fatalf("got %v/%v, want %v/%v", r.Verdict, r.Reason, tc.verdict, tc.reason)
+			}
+			if r.Reason.Verdict() != r.Verdict {
+				t.Fatalf("reason %v does not belong to verdict %v", r.Reason, r.Verdict)
+			}
+			if r.Verdict == Tx {
+				checkEgress(t, w, p, r, tc.frame)
+			}
+		})
+	}
+}
+
+// fixOuterChecksum recomputes the outer IPv4 checksum after a test edited it.
+func fixOuterChecksum(b []byte) []byte {
+	ip := b[14:34]
+	ip[10], ip[11] = 0, 0
+	binary.BigEndian.PutUint16(ip[10:], ^onesSum(ip))
+	return b
+}
+
+func onesSum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
+
+// checkEgress decodes the rewritten frame with gopacket and checks it field
+// by field against SPEC §1.
+func checkEgress(t *testing.T, w *Worker, p *Packet, r Result, ingress []byte) {
+	t.Helper()
+	out := p.Buf[p.Off : p.Off+p.Len]
+	pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
+	if el := pkt.ErrorLayer(); el != nil {
+		t.Fatalf("egress does not decode: %v", el.Error())
+	}
+	eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if !bytes.Equal(eth.DstMAC, ingress[6:12]) || !bytes.Equal(eth.SrcMAC, ingress[0:6]) {
+		t.Errorf("MACs: dst %v src %v, want dst = ingress src, src = ingress dst", eth.DstMAC, eth.SrcMAC)
+	}
+	ips := pkt.Layers()
+	outer, ok := ips[1].(*layers.IPv4)
+	if !ok {
+		t.Fatalf("layer 1 is %T", ips[1])
+	}
+	wantBackend := w.snap.BackendAddr(r.Service, r.Backend)
+	if got, _ := netip.AddrFromSlice(outer.DstIP); got != wantBackend {
+		t.Errorf("outer dst %v, want backend %v", got, wantBackend)
+	}
+	if got, _ := netip.AddrFromSlice(outer.SrcIP); got != localAddr {
+		t.Errorf("outer src %v, want %v", got, localAddr)
+	}
+	if outer.Protocol != layers.IPProtocolGRE || outer.TTL != 64 || outer.IHL != 5 {
+		t.Errorf("outer proto %v ttl %d ihl %d", outer.Protocol, outer.TTL, outer.IHL)
+	}
+	if onesSum(out[14:34]) != 0xffff {
+		t.Errorf("outer checksum invalid: %#04x", outer.Checksum)
+	}
+	gre, ok := ips[2].(*layers.GRE)
+	if !ok {
+		t.Fatalf("layer 2 is %T", ips[2])
+	}
+	if gre.ChecksumPresent || gre.KeyPresent || gre.SeqPresent || gre.RoutingPresent || gre.Version != 0 || gre.Protocol != layers.EthernetTypeIPv4 {
+		t.Errorf("GRE header %+v", gre)
+	}
+	inner := out[38:]
+	// The inner packet must be exactly the one that came in.
+	ingressInner := findInner(t, ingress)
+	if !bytes.Equal(inner, ingressInner) {
+		t.Errorf("inner packet changed:\n got %x\nwant %x", inner, ingressInner)
+	}
+	innerDF := inner[6]&0x40 != 0
+	if (outer.Flags&layers.IPv4DontFragment != 0) != innerDF {
+		t.Errorf("outer DF %v, inner DF %v", outer.Flags, innerDF)
+	}
+	if int(outer.Length) != len(out)-14 {
+		t.Errorf("outer total length %d, frame carries %d", outer.Length, len(out)-14)
+	}
+}
+
+// findInner returns the client packet inside an ingress frame (GRE or plain).
+func findInner(t *testing.T, frame []byte) []byte {
+	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+	var last *layers.IPv4
+	for _, l := range pkt.Layers() {
+		if ip, ok := l.(*layers.IPv4); ok {
+			last = ip
+		}
+	}
+	if last == nil {
+		t.Fatal("no IPv4 in ingress")
+	}
+	return append(append([]byte(nil), last.Contents...), last.Payload...)
+}
+
+func TestProcessFlowStickiness(t *testing.T) {
+	w := newTestWorker(t, testConfig())
+	used := map[uint16]int{}
+	for i := 0; i < 300; i++ {
+		in := defaultInner()
+		in.sport = uint16(10000 + i)
+		var first uint16
+		for rep := 0; rep < 3; rep++ {
+			r := w.Process(packetFor(greFrame(t, in, nil)))
+			if r.Verdict != Tx {
+				t.Fatalf("flow %d: %v/%v", i, r.Verdict, r.Reason)
+			}
+			if rep == 0 {
+				first = r.Backend
+			} else if r.Backend != first {
+				t.Fatalf("flow %d moved from backend %d to %d", i, first, r.Backend)
+			}
+		}
+		used[first]++
+	}
+	if len(used) != len(backends) {
+		t.Fatalf("300 flows used backends %v, want all %d", used, len(backends))
+	}
+	w.Flush()
+	st := w.Stats()
+	if hits, miss := st.ConntrackHits.Load(), st.ConntrackMiss.Load(); hits != 600 || miss != 300 {
+		t.Errorf("conntrack hits %d misses %d, want 600/300", hits, miss)
+	}
+	var sum uint64
+	for id := range backends {
+		sum += st.Backends[id].Load()
+	}
+	if sum != 900 || st.Reasons[ReasonNone].Load() != 900 {
+		t.Errorf("backend counters sum %d, tx %d, want 900", sum, st.Reasons[ReasonNone].Load())
+	}
+}
+
+// The same config on two nodes (two workers, separate tables) picks the
+// same backend for every flow, without talking.
+func TestProcessSameChoiceOnEveryNode(t *testing.T) {
+	a, b := newTestWorker(t, testConfig()), newTestWorker(t, testConfig())
+	for i := 0; i < 500; i++ {
+		in := defaultInner()
+		in.src = netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)})
+		ra, rb := a.Process(packetFor(plainFrame(t, in))), b.Process(packetFor(greFrame(t, in, nil)))
+		if ra.Backend != rb.Backend {
+			t.Fatalf("flow %d: node A backend %d, node B %d", i, ra.Backend, rb.Backend)
+		}
+	}
+}
+
+func TestProcessUnhealthyBackendRepicked(t *testing.T) {
+	c := testConfig()
+	w := newTestWorker(t, c)
+	in := defaultInner()
+	r := w.Process(packetFor(greFrame(t, in, nil)))
+	c.Services[0].Backends[r.Backend].Healthy = false
+	s, err := NewSnapshot(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Begin(s, w.epoch)
+	r2 := w.Process(packetFor(greFrame(t, in, nil)))
+	if r2.Verdict != Tx || r2.Backend == r.Backend {
+		t.Fatalf("flow stayed on unhealthy backend %d (%v)", r.Backend, r2)
+	}
+	// Draining (weight 0) keeps existing flows where they are.
+	c = testConfig()
+	w = newTestWorker(t, c)
+	r = w.Process(packetFor(greFrame(t, in, nil)))
+	c.Services[0].Backends[r.Backend].Weight = 0
+	s, _ = NewSnapshot(c)
+	w.Begin(s, w.epoch)
+	if r3 := w.Process(packetFor(greFrame(t, in, nil))); r3.Backend != r.Backend {
+		t.Fatalf("drained backend lost its existing flow: %d → %d", r.Backend, r3.Backend)
+	}
+}
+
+func TestNextHopMAC(t *testing.T) {
+	c := testConfig()
+	c.NextHop, c.NextHopMAC = NextHopMAC, [6]byte{0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff}
+	w := newTestWorker(t, c)
+	p := packetFor(greFrame(t, defaultInner(), nil))
+	if r := w.Process(p); r.Verdict != Tx {
+		t.Fatal(r)
+	}
+	if got := p.Buf[p.Off : p.Off+6]; !bytes.Equal(got, c.NextHopMAC[:]) {
+		t.Fatalf("dst MAC %x", got)
+	}
+}
+
+func TestNoHeadroom(t *testing.T) {
+	w := newTestWorker(t, testConfig())
+	f := plainFrame(t, defaultInner())
+	p := &Packet{Buf: f, Off: 0, Len: len(f)}
+	if r := w.Process(p); r.Reason != NoHeadroom {
+		t.Fatalf("got %v", r.Reason)
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	w := newTestWorker(t, testConfig())
+	frame := greFrame(t, defaultInner(), nil)
+	p := packetFor(frame)
+	allocs := testing.AllocsPerRun(1000, func() {
+		copy(p.Buf[testHeadroom:], frame)
+		p.Off, p.Len = testHeadroom, len(frame)
+		if r := w.Process(p); r.Verdict != Tx {
+			t.Fatal(r)
+		}
+		w.Flush()
+	})
+	if allocs != 0 {
+		t.Fatalf("Process+Flush allocates %v times per packet", allocs)
+	}
+}

@@ -1,0 +1,103 @@
+package pipeline
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Stats are one worker's counters as published for scraping. Only the
+// worker writes them, once per batch (Flush); anyone may read them.
+type Stats struct {
+	Reasons        [NumReasons]atomic.Uint64 // packets per reason; ReasonNone = tx
+	Backends       [MaxBackendIDs]atomic.Uint64
+	ConntrackHits  atomic.Uint64
+	ConntrackMiss  atomic.Uint64
+	ConntrackLive  atomic.Uint64
+	ConntrackSlots atomic.Uint64
+	Batches        atomic.Uint64
+}
+
+// Packets returns the number of packets this worker has received: every
+// packet gets exactly one reason.
+func (s *Stats) Packets() uint64 {
+	var n uint64
+	for i := range s.Reasons {
+		n += s.Reasons[i].Load()
+	}
+	return n
+}
+
+// Worker is the per-core state of the data path: its connection table, its
+// counters and the snapshot it is processing the current batch with.
+// A Worker is used by one goroutine at a time.
+type Worker struct {
+	snap  *Snapshot
+	ct    *Conntrack
+	now   uint32 // seconds since epoch, ≥ 1
+	epoch time.Time
+
+	reasons [NumReasons]uint64
+	// Per-backend packets in this batch: counts by backend ID, and the IDs
+	// touched, so that Flush costs what the batch touched, not MaxBackendIDs.
+	backendCount [MaxBackendIDs]uint32
+	touched      []uint16
+	hits, misses uint64
+
+	stats *Stats
+}
+
+// NewWorker returns a worker with its own connection table.
+func NewWorker(ct *Conntrack) *Worker {
+	w := &Worker{
+		ct:      ct,
+		epoch:   time.Now(),
+		now:     1,
+		touched: make([]uint16, 0, MaxBackendIDs),
+		stats:   new(Stats),
+	}
+	w.stats.ConntrackSlots.Store(uint64(ct.Len()))
+	return w
+}
+
+// Stats returns the worker's published counters.
+func (w *Worker) Stats() *Stats { return w.stats }
+
+// Begin starts a batch: it fixes the snapshot and the clock for the packets
+// that follow. Call it once per batch, not per packet.
+func (w *Worker) Begin(s *Snapshot, now time.Time) {
+	w.snap = s
+	w.now = uint32(now.Sub(w.epoch)/time.Second) + 1
+}
+
+// Flush publishes the counters accumulated since the last Flush.
+func (w *Worker) Flush() {
+	st := w.stats
+	for i, n := range w.reasons {
+		if n != 0 {
+			st.Reasons[i].Add(n)
+			w.reasons[i] = 0
+		}
+	}
+	for _, id := range w.touched {
+		st.Backends[id].Add(uint64(w.backendCount[id]))
+		w.backendCount[id] = 0
+	}
+	w.touched = w.touched[:0]
+	if w.hits != 0 {
+		st.ConntrackHits.Add(w.hits)
+		w.hits = 0
+	}
+	if w.misses != 0 {
+		st.ConntrackMiss.Add(w.misses)
+		w.misses = 0
+	}
+	st.ConntrackLive.Store(w.ct.live)
+	st.Batches.Add(1)
+}
+
+func (w *Worker) countBackend(id uint32) {
+	if w.backendCount[id] == 0 {
+		w.touched = append(w.touched, uint16(id))
+	}
+	w.backendCount[id]++
+}
