@@ -1,0 +1,245 @@
+package rings
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// ZeroCopy selects how Open binds the socket to the NIC queue.
+type ZeroCopy int
+
+const (
+	// ZeroCopyAuto tries XDP_ZEROCOPY and falls back to XDP_COPY.
+	ZeroCopyAuto ZeroCopy = iota
+	// ZeroCopyOn requires XDP_ZEROCOPY; Open fails if the driver can't.
+	ZeroCopyOn
+	// ZeroCopyOff always binds with XDP_COPY.
+	ZeroCopyOff
+)
+
+func (z ZeroCopy) String() string {
+	switch z {
+	case ZeroCopyAuto:
+		return "auto"
+	case ZeroCopyOn:
+		return "on"
+	case ZeroCopyOff:
+		return "off"
+	}
+	return fmt.Sprintf("ZeroCopy(%d)", int(z))
+}
+
+// ParseZeroCopy parses the configuration spelling "auto", "on" or "off".
+func ParseZeroCopy(s string) (ZeroCopy, error) {
+	switch s {
+	case "auto":
+		return ZeroCopyAuto, nil
+	case "on":
+		return ZeroCopyOn, nil
+	case "off":
+		return ZeroCopyOff, nil
+	}
+	return 0, fmt.Errorf("rings: zero_copy %q: want auto, on or off", s)
+}
+
+// XDPMode selects how Steer.Attach hooks the program into the NIC.
+type XDPMode int
+
+const (
+	// XDPAuto tries native (driver) mode, then generic (SKB) mode.
+	XDPAuto XDPMode = iota
+	// XDPNative attaches in the driver's receive path (XDP_FLAGS_DRV_MODE).
+	XDPNative
+	// XDPGeneric attaches after SKB allocation (XDP_FLAGS_SKB_MODE); works on any NIC, slowly.
+	XDPGeneric
+)
+
+func (m XDPMode) String() string {
+	switch m {
+	case XDPAuto:
+		return "auto"
+	case XDPNative:
+		return "native"
+	case XDPGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("XDPMode(%d)", int(m))
+}
+
+// ParseXDPMode parses the configuration spelling "auto", "native" or "generic".
+func ParseXDPMode(s string) (XDPMode, error) {
+	switch s {
+	case "auto":
+		return XDPAuto, nil
+	case "native":
+		return XDPNative, nil
+	case "generic":
+		return XDPGeneric, nil
+	}
+	return 0, fmt.Errorf("rings: xdp_mode %q: want auto, native or generic", s)
+}
+
+// Opts configures a Socket. Start from DefaultOpts; Open validates every
+// field and names the one to fix.
+type Opts struct {
+	// FrameSize is the size of one UMEM frame (chunk): 2048 or 4096.
+	// Every frame is FrameSize-aligned inside the UMEM.
+	FrameSize uint32
+	// FrameCount is the number of frames in the UMEM (1 .. 1<<20).
+	FrameCount uint32
+	// Headroom is the XDP_UMEM_REG headroom: bytes the kernel leaves
+	// unused at the start of every frame, in addition to the
+	// XDP_PACKET_HEADROOM (256 bytes) it always leaves in front of
+	// received data. With the default 0, received data starts 256 bytes
+	// into its frame (measured in copy mode on Linux 6.18; see doc.go),
+	// which is room for the 24-byte outer IPv4+GRE that the plain form
+	// prepends.
+	Headroom uint32
+	// Ring sizes in descriptors; each a power of two (1 .. 1<<20).
+	FillSize, CompletionSize, RxSize, TxSize uint32
+	// ZeroCopy selects XDP_ZEROCOPY or XDP_COPY binding.
+	ZeroCopy ZeroCopy
+}
+
+// DefaultOpts returns 4096 frames of 4096 bytes, no extra headroom,
+// 2048-entry rings and ZeroCopyAuto.
+func DefaultOpts() Opts {
+	return Opts{
+		FrameSize:      4096,
+		FrameCount:     4096,
+		Headroom:       0,
+		FillSize:       2048,
+		CompletionSize: 2048,
+		RxSize:         2048,
+		TxSize:         2048,
+		ZeroCopy:       ZeroCopyAuto,
+	}
+}
+
+const (
+	// packetHeadroom is XDP_PACKET_HEADROOM: the kernel puts received
+	// data this far past the UMEM headroom in every frame.
+	packetHeadroom = 256
+	// minFrameRoom is what a frame must still hold after all headroom:
+	// a 1500-byte MTU Ethernet frame with a VLAN tag.
+	minFrameRoom = 1518
+	// maxFrameCount bounds FrameCount so that the published frame
+	// counts fit 21 bits each in one atomic word.
+	maxFrameCount = 1 << 20
+	maxRingSize   = 1 << 20
+)
+
+// ErrInvalidOpts is wrapped by every validation error from Open.
+var ErrInvalidOpts = errors.New("invalid rings options")
+
+func isPow2(v uint32) bool { return v != 0 && v&(v-1) == 0 }
+
+// Validate reports the first problem with o, naming the field and the fix.
+func (o Opts) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("rings: %w: "+format, append([]any{ErrInvalidOpts}, a...)...)
+	}
+	if o.FrameSize != 2048 && o.FrameSize != 4096 {
+		return bad("FrameSize %d: must be 2048 or 4096", o.FrameSize)
+	}
+	if o.FrameCount == 0 || o.FrameCount > maxFrameCount {
+		return bad("FrameCount %d: must be between 1 and %d", o.FrameCount, maxFrameCount)
+	}
+	if room := int64(o.FrameSize) - packetHeadroom - int64(o.Headroom); room < minFrameRoom {
+		return bad("Headroom %d: leaves %d bytes of a %d-byte frame after the kernel's %d-byte XDP headroom, need %d (use at most %d, or FrameSize 4096)",
+			o.Headroom, room, o.FrameSize, packetHeadroom, minFrameRoom, int64(o.FrameSize)-packetHeadroom-minFrameRoom)
+	}
+	for _, r := range []struct {
+		name string
+		v    uint32
+	}{{"FillSize", o.FillSize}, {"CompletionSize", o.CompletionSize}, {"RxSize", o.RxSize}, {"TxSize", o.TxSize}} {
+		if !isPow2(r.v) || r.v > maxRingSize {
+			return bad("%s %d: must be a power of two between 1 and %d (try %d)", r.name, r.v, maxRingSize, nextPow2(r.v))
+		}
+	}
+	if o.ZeroCopy < ZeroCopyAuto || o.ZeroCopy > ZeroCopyOff {
+		return bad("ZeroCopy %d: must be ZeroCopyAuto, ZeroCopyOn or ZeroCopyOff", int(o.ZeroCopy))
+	}
+	return nil
+}
+
+func nextPow2(v uint32) uint32 {
+	if v <= 1 {
+		return 2048
+	}
+	if v > maxRingSize {
+		return maxRingSize
+	}
+	p := uint32(1)
+	for p < v {
+		p <<= 1
+	}
+	return p
+}
+
+// Desc is one rx or tx ring entry, laid out exactly like struct xdp_desc.
+// Addr is a UMEM offset: the frame's base plus the data's offset in it.
+type Desc struct {
+	Addr    uint64
+	Len     uint32
+	Options uint32
+}
+
+// FrameCounts says where every UMEM frame is. The fields always sum to
+// the socket's FrameCount.
+type FrameCounts struct {
+	// Free frames sit on the socket's free stack.
+	Free uint32
+	// Fill frames were given to the kernel on the fill ring and have not
+	// yet come back on the rx ring; this includes frames the kernel has
+	// already taken off the fill ring but not yet written to rx.
+	Fill uint32
+	// Rx frames hold received packets on the rx ring, not yet Received.
+	Rx uint32
+	// Held frames were returned by Receive and not yet Transmitted or
+	// Recycled: the caller owns them.
+	Held uint32
+	// Tx frames were put on the tx ring and have not yet come back on
+	// the completion ring; this includes frames the kernel has taken off
+	// the tx ring and is still sending.
+	Tx uint32
+	// Completion frames are on the completion ring, not yet reaped by Service.
+	Completion uint32
+}
+
+// Sum is the total number of frames counted.
+func (c FrameCounts) Sum() uint32 {
+	return c.Free + c.Fill + c.Rx + c.Held + c.Tx + c.Completion
+}
+
+// Stats are the kernel's XDP_STATISTICS for the socket plus the
+// socket's own counters of kicks and refused calls.
+type Stats struct {
+	// From getsockopt(XDP_STATISTICS).
+	RxDropped            uint64 // frames dropped on rx (e.g. no room in the frame)
+	RxInvalidDescs       uint64 // invalid descriptors on the fill ring
+	TxInvalidDescs       uint64 // invalid descriptors on the tx ring
+	RxRingFull           uint64 // frames dropped because the rx ring was full
+	RxFillRingEmptyDescs uint64 // times the kernel found the fill ring empty
+	TxRingEmptyDescs     uint64 // times the kernel found the tx ring empty
+
+	// Counted by the socket.
+	TxKicks      uint64 // sendto wakeups issued because the tx ring asked
+	FillKicks    uint64 // recvfrom wakeups issued because the fill ring asked
+	KickErrors   uint64 // wakeups that failed with something other than EAGAIN/EBUSY/ENOBUFS
+	BadRecycles  uint64 // Recycle calls for frames the caller did not hold (ignored)
+	BadTransmits uint64 // descriptors Transmit refused (not held, out of the frame, Options≠0)
+	RingErrors   uint64 // rx/completion addresses that were not ours (kernel bug; skipped)
+}
+
+// ServiceKey is one entry of the steering program's service set.
+// Port 0 matches every port, Proto 0 every protocol.
+type ServiceKey struct {
+	VIP   netip.Addr
+	Port  uint16
+	Proto uint8
+}
+
+// ErrClosed is returned by calls on a closed Socket or Steer.
+var ErrClosed = errors.New("rings: closed")

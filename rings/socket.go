@@ -1,0 +1,278 @@
+package rings
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Frame states, one byte per frame, so that a caller's mistake (recycling a
+// frame twice, transmitting a frame it doesn't hold) is refused and counted
+// instead of corrupting the accounting or the free stack.
+const (
+	stFree uint8 = iota // on the free stack
+	stFill              // fill ring, inside the kernel, or rx ring
+	stHeld              // returned by Receive, owned by the caller
+	stTx                // tx ring, inside the kernel, or completion ring
+)
+
+// counts packing: free | held<<21 | txOut<<42 in one atomic word, so that
+// Frames() from another goroutine always sees a consistent triple.
+const (
+	countBits = 21
+	countMask = 1<<countBits - 1
+)
+
+// Socket is one AF_XDP socket bound to one NIC queue, with its own UMEM.
+//
+// Receive, Transmit, Recycle and Service are the worker's: call them from
+// one goroutine only. FD, ZeroCopy, Frame, FrameBase, Frames and Stats may
+// be called from any goroutine until Close.
+type Socket struct {
+	fd       int
+	zeroCopy bool
+	opts     Opts
+
+	umem       []byte
+	frameShift uint
+	frameMask  uint64 // FrameSize-1
+	frameCount uint32
+
+	fill, comp, rx, tx   ring
+	fillAddrs, compAddrs []uint64
+	rxDescs, txDescs     []Desc
+
+	free  freeStack
+	state []uint8
+
+	// Worker-owned; published through counts.
+	held, txOut uint32
+	counts      atomic.Uint64
+
+	txKicks, fillKicks, kickErrors  atomic.Uint64
+	badRecycles, badTransmits       atomic.Uint64
+	ringErrors                      atomic.Uint64
+
+	sys sysState // OS-specific: mappings, poll state
+
+	mu     sync.RWMutex // guards closed against Frames/Stats during Close
+	closed bool
+}
+
+// ringMem is where one ring lives: its shared indices, flags and entries.
+type ringMem struct {
+	producer, consumer, flags *uint32
+	size                      uint32
+}
+
+// initSocket sets up everything that is not a system call: rings over the
+// given memory, the free stack holding every frame, and the first fill.
+func (s *Socket) init(o Opts, umem []byte, fill, comp, rx, tx ringMem,
+	fillAddrs, compAddrs []uint64, rxDescs, txDescs []Desc) {
+	s.opts = o
+	s.umem = umem
+	s.frameCount = o.FrameCount
+	s.frameMask = uint64(o.FrameSize) - 1
+	for 1<<s.frameShift < o.FrameSize {
+		s.frameShift++
+	}
+	s.fill = newRing(fill.producer, fill.consumer, fill.flags, fill.size)
+	s.comp = newRing(comp.producer, comp.consumer, comp.flags, comp.size)
+	s.rx = newRing(rx.producer, rx.consumer, rx.flags, rx.size)
+	s.tx = newRing(tx.producer, tx.consumer, tx.flags, tx.size)
+	s.fillAddrs, s.compAddrs, s.rxDescs, s.txDescs = fillAddrs, compAddrs, rxDescs, txDescs
+	s.free = newFreeStack(o.FrameCount)
+	s.state = make([]uint8, o.FrameCount)
+	// Push in reverse so that frame 0 is handed out first.
+	for i := int64(o.FrameCount) - 1; i >= 0; i-- {
+		s.free.push(uint64(i) << s.frameShift)
+	}
+	s.refill()
+	s.publish()
+}
+
+// FD is the socket's file descriptor (for the XSKMAP and for polling).
+func (s *Socket) FD() int { return s.fd }
+
+// ZeroCopy reports whether the kernel bound the socket in zero-copy mode.
+func (s *Socket) ZeroCopy() bool { return s.zeroCopy }
+
+// Frame returns the whole UMEM frame holding addr (len == FrameSize) and
+// addr's offset inside it. The packet of an rx Desc d is
+// buf[off : off+int(d.Len)].
+func (s *Socket) Frame(addr uint64) (buf []byte, off int) {
+	base := addr &^ s.frameMask
+	end := base + s.frameMask + 1
+	return s.umem[base:end:end], int(addr & s.frameMask)
+}
+
+// FrameBase returns the UMEM address of the start of the frame holding
+// addr. A frame rewritten to start at byte off of buf is transmitted as
+// Desc{Addr: s.FrameBase(addr) + uint64(off), Len: n}.
+func (s *Socket) FrameBase(addr uint64) uint64 { return addr &^ s.frameMask }
+
+// Receive moves up to len(descs) received descriptors into descs and
+// returns how many. Their frames are held by the caller until Transmit
+// accepts them or Recycle returns them.
+func (s *Socket) Receive(descs []Desc) int {
+	n := s.rx.peek(uint32(len(descs)))
+	if n == 0 {
+		return 0
+	}
+	idx := s.rx.cachedCons
+	k := 0
+	for i := uint32(0); i < n; i++ {
+		d := s.rxDescs[(idx+i)&s.rx.mask]
+		chunk := d.Addr >> s.frameShift
+		if chunk >= uint64(s.frameCount) || s.state[chunk] != stFill {
+			s.ringErrors.Add(1) // not a frame we gave the kernel: never hand it out
+			continue
+		}
+		s.state[chunk] = stHeld
+		descs[k] = d
+		k++
+	}
+	s.rx.release(n)
+	s.held += uint32(k)
+	s.publish()
+	return k
+}
+
+// Transmit puts descriptors of held frames on the tx ring, in order, and
+// returns how many it accepted: the first descriptor that does not fit
+// (ring full) or is refused (a frame not held, Len 0, data past the end of
+// its frame, Options ≠ 0) stops it. The caller still holds the frames of
+// descs[n:] and must Transmit or Recycle them. The kernel is kicked with
+// one sendto(MSG_DONTWAIT) only if the tx ring's need_wakeup flag is set.
+func (s *Socket) Transmit(descs []Desc) int {
+	n := s.tx.reserve(uint32(len(descs)))
+	idx := s.tx.cachedProd
+	k := uint32(0)
+	for ; k < n; k++ {
+		d := descs[k]
+		chunk := d.Addr >> s.frameShift
+		if chunk >= uint64(s.frameCount) || d.Len == 0 || d.Options != 0 ||
+			(d.Addr&s.frameMask)+uint64(d.Len) > s.frameMask+1 || s.state[chunk] != stHeld {
+			s.badTransmits.Add(1)
+			break
+		}
+		s.state[chunk] = stTx
+		s.txDescs[(idx+k)&s.tx.mask] = d
+	}
+	if k > 0 {
+		s.tx.submit(k)
+		s.held -= k
+		s.txOut += k
+		s.publish()
+	}
+	if (k > 0 || n == 0) && s.tx.needWakeup() {
+		s.kickTx()
+	}
+	return int(k)
+}
+
+// Recycle returns a held frame (any address inside it) to the free stack.
+// A frame the caller does not hold is ignored and counted in
+// Stats.BadRecycles.
+func (s *Socket) Recycle(addr uint64) {
+	chunk := addr >> s.frameShift
+	if chunk >= uint64(s.frameCount) || s.state[chunk] != stHeld {
+		s.badRecycles.Add(1)
+		return
+	}
+	s.state[chunk] = stFree
+	s.free.push(addr &^ s.frameMask)
+	s.held--
+	s.publish()
+}
+
+// Service is called once per poll-loop iteration: it reaps the completion
+// ring into the free stack, refills the fill ring from the free stack, and
+// makes the wakeup system calls the kernel asked for (fill ring
+// need_wakeup: recvfrom; tx ring need_wakeup with descriptors still
+// waiting on it: sendto — in copy mode the kernel sends only a bounded
+// batch per sendto, so a burst larger than that needs another kick).
+func (s *Socket) Service() {
+	s.reap()
+	s.refill()
+	s.publish()
+	if s.fill.needWakeup() {
+		s.kickFill()
+	}
+	if s.txOut > 0 && atomicLoad(s.tx.consumer) != s.tx.cachedProd && s.tx.needWakeup() {
+		s.kickTx()
+	}
+}
+
+func (s *Socket) reap() {
+	n := s.comp.peek(s.comp.size)
+	if n == 0 {
+		return
+	}
+	idx := s.comp.cachedCons
+	for i := uint32(0); i < n; i++ {
+		addr := s.compAddrs[(idx+i)&s.comp.mask]
+		chunk := addr >> s.frameShift
+		if chunk >= uint64(s.frameCount) || s.state[chunk] != stTx {
+			s.ringErrors.Add(1)
+			continue
+		}
+		s.state[chunk] = stFree
+		s.free.push(addr &^ s.frameMask)
+		s.txOut--
+	}
+	s.comp.release(n)
+}
+
+func (s *Socket) refill() {
+	want := s.free.n
+	if want > s.fill.size {
+		want = s.fill.size
+	}
+	n := s.fill.reserve(want)
+	if n == 0 {
+		return
+	}
+	idx := s.fill.cachedProd
+	for i := uint32(0); i < n; i++ {
+		addr, _ := s.free.pop()
+		s.state[addr>>s.frameShift] = stFill
+		s.fillAddrs[(idx+i)&s.fill.mask] = addr
+	}
+	s.fill.submit(n)
+}
+
+func (s *Socket) publish() {
+	s.counts.Store(uint64(s.free.n) | uint64(s.held)<<countBits | uint64(s.txOut)<<(2*countBits))
+}
+
+// Frames says where every frame is. Safe to call from any goroutine while
+// the worker runs; the fields always sum to FrameCount. Rx and Completion
+// are read from the shared ring indices; a frame the worker is moving
+// right now is counted on the side it came from.
+func (s *Socket) Frames() FrameCounts {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return FrameCounts{}
+	}
+	v := s.counts.Load()
+	free := uint32(v & countMask)
+	held := uint32(v >> countBits & countMask)
+	txOut := uint32(v >> (2 * countBits) & countMask)
+	fillOut := s.frameCount - free - held - txOut
+	rx := min(s.rx.pending(), fillOut)
+	comp := min(s.comp.pending(), txOut)
+	return FrameCounts{
+		Free: free, Fill: fillOut - rx, Rx: rx,
+		Held: held, Tx: txOut - comp, Completion: comp,
+	}
+}
+
+func (s *Socket) counters(st *Stats) {
+	st.TxKicks = s.txKicks.Load()
+	st.FillKicks = s.fillKicks.Load()
+	st.KickErrors = s.kickErrors.Load()
+	st.BadRecycles = s.badRecycles.Load()
+	st.BadTransmits = s.badTransmits.Load()
+	st.RingErrors = s.ringErrors.Load()
+}

@@ -1,0 +1,290 @@
+package rings
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type sysState struct {
+	maps   [][]byte // ring mappings, unmapped on Close
+	pollFd [1]unix.PollFd
+}
+
+// Open creates an AF_XDP socket with its own UMEM of o.FrameCount frames,
+// maps its four rings, binds it to queue of ifindex with
+// XDP_USE_NEED_WAKEUP (and XDP_ZEROCOPY or XDP_COPY per o.ZeroCopy), and
+// puts min(FrameCount, FillSize) frames on the fill ring. Fields of o left
+// zero take their DefaultOpts values (Headroom and ZeroCopy default to 0).
+//
+// Needs CAP_NET_RAW, plus CAP_IPC_LOCK or enough RLIMIT_MEMLOCK for the UMEM.
+// Frames only arrive once an XDP program redirects to the socket (see
+// Steer.Register).
+func Open(ifindex, queue int, o Opts) (*Socket, error) {
+	o = withDefaults(o)
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if ifindex <= 0 || queue < 0 {
+		return nil, fmt.Errorf("rings: %w: ifindex %d queue %d: need ifindex > 0 and queue >= 0", ErrInvalidOpts, ifindex, queue)
+	}
+	switch o.ZeroCopy {
+	case ZeroCopyOn:
+		return open(ifindex, queue, o, unix.XDP_ZEROCOPY)
+	case ZeroCopyOff:
+		return open(ifindex, queue, o, unix.XDP_COPY)
+	}
+	s, zerr := open(ifindex, queue, o, unix.XDP_ZEROCOPY)
+	if zerr == nil {
+		return s, nil
+	}
+	s, err := open(ifindex, queue, o, unix.XDP_COPY)
+	if err != nil {
+		return nil, errors.Join(err, zerr)
+	}
+	return s, nil
+}
+
+func withDefaults(o Opts) Opts {
+	d := DefaultOpts()
+	if o.FrameSize == 0 {
+		o.FrameSize = d.FrameSize
+	}
+	if o.FrameCount == 0 {
+		o.FrameCount = d.FrameCount
+	}
+	if o.FillSize == 0 {
+		o.FillSize = d.FillSize
+	}
+	if o.CompletionSize == 0 {
+		o.CompletionSize = d.CompletionSize
+	}
+	if o.RxSize == 0 {
+		o.RxSize = d.RxSize
+	}
+	if o.TxSize == 0 {
+		o.TxSize = d.TxSize
+	}
+	return o
+}
+
+func open(ifindex, queue int, o Opts, mode uint16) (s *Socket, err error) {
+	where := fmt.Sprintf("rings: open ifindex %d queue %d", ifindex, queue)
+	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: socket(AF_XDP): %w (needs CAP_NET_RAW and a kernel with CONFIG_XDP_SOCKETS)", where, err)
+	}
+	s = &Socket{fd: fd}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+
+	umemLen := int(o.FrameSize) * int(o.FrameCount)
+	umem, err := unix.Mmap(-1, 0, umemLen, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mmap UMEM of %d bytes: %w", where, umemLen, err)
+	}
+	s.umem = umem
+	reg := unix.XDPUmemReg{
+		Addr:     uint64(uintptr(unsafe.Pointer(&umem[0]))),
+		Len:      uint64(umemLen),
+		Size:     o.FrameSize,
+		Headroom: o.Headroom,
+	}
+	if err := setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+		return nil, fmt.Errorf("%s: XDP_UMEM_REG (%d frames of %d bytes, headroom %d): %w (raise RLIMIT_MEMLOCK or run with CAP_IPC_LOCK if ENOBUFS/EPERM)",
+			where, o.FrameCount, o.FrameSize, o.Headroom, err)
+	}
+	for _, r := range []struct {
+		opt  int
+		name string
+		size uint32
+	}{
+		{unix.XDP_UMEM_FILL_RING, "XDP_UMEM_FILL_RING", o.FillSize},
+		{unix.XDP_UMEM_COMPLETION_RING, "XDP_UMEM_COMPLETION_RING", o.CompletionSize},
+		{unix.XDP_RX_RING, "XDP_RX_RING", o.RxSize},
+		{unix.XDP_TX_RING, "XDP_TX_RING", o.TxSize},
+	} {
+		if err := unix.SetsockoptInt(fd, unix.SOL_XDP, r.opt, int(r.size)); err != nil {
+			return nil, fmt.Errorf("%s: %s size %d: %w", where, r.name, r.size, err)
+		}
+	}
+	var off unix.XDPMmapOffsets
+	if err := getsockopt(fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+		return nil, fmt.Errorf("%s: XDP_MMAP_OFFSETS: %w", where, err)
+	}
+
+	mapRing := func(name string, ro unix.XDPRingOffset, size uint32, entry uintptr, pgoff int64) (ringMem, unsafe.Pointer, error) {
+		length := int(ro.Desc) + int(size)*int(entry)
+		mem, err := unix.Mmap(fd, pgoff, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if err != nil {
+			return ringMem{}, nil, fmt.Errorf("%s: mmap %s ring: %w", where, name, err)
+		}
+		s.sys.maps = append(s.sys.maps, mem)
+		return ringMem{
+			producer: (*uint32)(unsafe.Pointer(&mem[ro.Producer])),
+			consumer: (*uint32)(unsafe.Pointer(&mem[ro.Consumer])),
+			flags:    (*uint32)(unsafe.Pointer(&mem[ro.Flags])),
+			size:     size,
+		}, unsafe.Pointer(&mem[ro.Desc]), nil
+	}
+	fillM, fillD, err := mapRing("fill", off.Fr, o.FillSize, 8, unix.XDP_UMEM_PGOFF_FILL_RING)
+	if err != nil {
+		return nil, err
+	}
+	compM, compD, err := mapRing("completion", off.Cr, o.CompletionSize, 8, unix.XDP_UMEM_PGOFF_COMPLETION_RING)
+	if err != nil {
+		return nil, err
+	}
+	rxM, rxD, err := mapRing("rx", off.Rx, o.RxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_RX_RING)
+	if err != nil {
+		return nil, err
+	}
+	txM, txD, err := mapRing("tx", off.Tx, o.TxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_TX_RING)
+	if err != nil {
+		return nil, err
+	}
+	s.init(o, umem, fillM, compM, rxM, txM,
+		unsafe.Slice((*uint64)(fillD), o.FillSize),
+		unsafe.Slice((*uint64)(compD), o.CompletionSize),
+		unsafe.Slice((*Desc)(rxD), o.RxSize),
+		unsafe.Slice((*Desc)(txD), o.TxSize))
+
+	sa := &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP | mode, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
+	if err := unix.Bind(fd, sa); err != nil {
+		m := "XDP_COPY"
+		hint := ""
+		if mode == unix.XDP_ZEROCOPY {
+			m = "XDP_ZEROCOPY"
+			hint = " (the driver may not support zero-copy AF_XDP: use zero_copy auto or off)"
+		}
+		return nil, fmt.Errorf("%s: bind %s: %w%s", where, m, err, hint)
+	}
+	xo, err := unix.GetsockoptInt(fd, unix.SOL_XDP, unix.XDP_OPTIONS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: XDP_OPTIONS: %w", where, err)
+	}
+	s.zeroCopy = xo&unix.XDP_OPTIONS_ZEROCOPY != 0
+	s.sys.pollFd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	return s, nil
+}
+
+func setsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
+	_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), n, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func getsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
+	l := uint32(n)
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// transient wakeup results: the kernel is busy or will finish the batch on
+// the next kick; nothing is lost.
+func transient(e unix.Errno) bool {
+	return e == 0 || e == unix.EAGAIN || e == unix.EBUSY || e == unix.ENOBUFS || e == unix.EINTR
+}
+
+func (s *Socket) kickTx() {
+	_, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	s.txKicks.Add(1)
+	if !transient(e) {
+		s.kickErrors.Add(1)
+	}
+}
+
+func (s *Socket) kickFill() {
+	_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	s.fillKicks.Add(1)
+	if !transient(e) {
+		s.kickErrors.Add(1)
+	}
+}
+
+// Wait parks until the rx ring has descriptors (POLLIN), the timeout
+// passes (timeout < 0: no timeout) or a signal interrupts; only a failed
+// poll(2) is an error.
+func (s *Socket) Wait(timeout time.Duration) error {
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
+	s.sys.pollFd[0].Revents = 0
+	_, err := unix.Poll(s.sys.pollFd[:], ms)
+	if err != nil && err != unix.EINTR {
+		return fmt.Errorf("rings: poll fd %d: %w", s.fd, err)
+	}
+	return nil
+}
+
+// Stats reads the kernel's XDP_STATISTICS and the socket's own counters.
+func (s *Socket) Stats() (Stats, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Stats{}, ErrClosed
+	}
+	var k unix.XDPStatistics
+	if err := getsockopt(s.fd, unix.XDP_STATISTICS, unsafe.Pointer(&k), unsafe.Sizeof(k)); err != nil {
+		return Stats{}, fmt.Errorf("rings: XDP_STATISTICS fd %d: %w", s.fd, err)
+	}
+	st := Stats{
+		RxDropped:            k.Rx_dropped,
+		RxInvalidDescs:       k.Rx_invalid_descs,
+		TxInvalidDescs:       k.Tx_invalid_descs,
+		RxRingFull:           k.Rx_ring_full,
+		RxFillRingEmptyDescs: k.Rx_fill_ring_empty_descs,
+		TxRingEmptyDescs:     k.Tx_ring_empty_descs,
+	}
+	s.counters(&st)
+	return st, nil
+}
+
+// Close unbinds the socket and unmaps its rings and UMEM. Frames handed
+// out by Frame must not be used afterwards. Calling Close twice returns
+// ErrClosed.
+func (s *Socket) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
+	return s.release()
+}
+
+func (s *Socket) release() error {
+	var errs []error
+	if s.fd >= 0 {
+		if err := unix.Close(s.fd); err != nil {
+			errs = append(errs, fmt.Errorf("rings: close fd %d: %w", s.fd, err))
+		}
+		s.fd = -1
+	}
+	for _, m := range s.sys.maps {
+		if err := unix.Munmap(m); err != nil {
+			errs = append(errs, fmt.Errorf("rings: munmap ring: %w", err))
+		}
+	}
+	s.sys.maps = nil
+	if s.umem != nil {
+		if err := unix.Munmap(s.umem); err != nil {
+			errs = append(errs, fmt.Errorf("rings: munmap UMEM: %w", err))
+		}
+		s.umem = nil
+	}
+	return errors.Join(errs...)
+}
