@@ -7,10 +7,8 @@ import "math/bits"
 // (a "mum" step as in wyhash), then finalised; the result is the same on
 // every machine for the same seed, which is what lets a fleet agree
 // without talking.
-func flowHash(src, dst, ports uint32, proto uint8, k0, k1 uint64) uint64 {
-	a := uint64(src)<<32 | uint64(dst)
-	b := uint64(ports)<<8 | uint64(proto)
-	hi, lo := bits.Mul64(a^k0, b^k1)
+func flowHash(k flowKey, k0, k1 uint64) uint64 {
+	hi, lo := bits.Mul64(k.addrs^k0, k.rest^k1)
 	h := hi ^ lo
 	h ^= h >> 32
 	return h

@@ -24,7 +24,11 @@ const (
 
 	// outerLen is everything written in front of the inner packet.
 	outerLen = header.EthernetLen + EncapLen
+
+	ethIPv4Len = header.EthernetLen + header.IPv4MinLen
 )
+
+var be = binary.BigEndian
 
 // Process decides the verdict for one frame and, for Tx, rewrites it into
 // the egress frame of SPEC §1: Ethernet | outer IPv4 to the backend | GRE |
@@ -42,67 +46,83 @@ func (w *Worker) Process(p *Packet) Result {
 
 func (w *Worker) process(p *Packet) Result {
 	s := w.snap
-	if p.Off < 0 || p.Len < 0 || p.Off+p.Len > len(p.Buf) {
+	buf, off := p.Buf, p.Off
+	if uint(off) > uint(len(buf)) || uint(p.Len) > uint(len(buf)-off) {
 		return Result{Verdict: Drop, Reason: Malformed}
 	}
-	b := p.Buf[p.Off : p.Off+p.Len]
-	if len(b) < header.EthernetLen || binary.BigEndian.Uint16(b[12:]) != header.EtherTypeIPv4 {
-		return Result{Verdict: Pass, Reason: NotIP}
-	}
-	if len(b) < header.EthernetLen+header.IPv4MinLen {
+	b := buf[off : off+p.Len]
+	if len(b) < ethIPv4Len {
+		if len(b) < header.EthernetLen || be.Uint16(b[12:]) != header.EtherTypeIPv4 {
+			return Result{Verdict: Pass, Reason: NotIP}
+		}
 		return Result{Verdict: Pass, Reason: NotOurs}
 	}
-	ip := header.IPv4(b[header.EthernetLen:])
-	dst := ip.Dst()
+	hdr := (*[ethIPv4Len]byte)(b)
+	if hdr[12] != 0x08 || hdr[13] != 0x00 {
+		return Result{Verdict: Pass, Reason: NotIP}
+	}
+	dst := be.Uint32(hdr[30:])
 
-	var inner header.IPv4
+	// innerAt is where the inner IPv4 packet starts in b, innerEnd where the
+	// region that holds it ends.
+	var innerAt, innerEnd int
 	gre := false
-	if dst == s.local && ip.Protocol() == header.ProtoGRE {
-		hl, tl := ip.HeaderLen(), ip.TotalLen()
-		if ip.Version() != 4 || hl < header.IPv4MinLen || hl+header.GREMinLen > tl || tl > len(ip) {
+	if dst == s.local && hdr[23] == header.ProtoGRE {
+		hl := int(hdr[14]&0xf) << 2
+		tl := int(be.Uint16(hdr[16:]))
+		if hdr[14]>>4 != 4 || hl < header.IPv4MinLen || hl+header.GREMinLen > tl || tl > len(b)-header.EthernetLen {
 			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		if ip.IsFragment() {
+		if be.Uint16(hdr[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
 			return Result{Verdict: Drop, Reason: Fragment}
 		}
-		g := header.GRE(ip[hl:tl])
-		flags := g.Flags()
+		g := header.EthernetLen + hl
+		flags := be.Uint16(b[g:])
 		if flags&^header.GREFlagsSupported != 0 {
 			return Result{Verdict: Drop, Reason: Unsupported}
 		}
-		gl := header.GRELen(flags)
-		if gl > len(g) {
+		innerAt, innerEnd = g+header.GRELen(flags), header.EthernetLen+tl
+		if innerAt > innerEnd {
 			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		if g.Protocol() != header.EtherTypeIPv4 {
+		if be.Uint16(b[g+2:]) != header.EtherTypeIPv4 {
 			return Result{Verdict: Drop, Reason: Unsupported}
 		}
-		inner = header.IPv4(g[gl:])
 		gre = true
 	} else if s.isVIP(dst) {
-		inner = ip
+		innerAt, innerEnd = header.EthernetLen, len(b)
 	} else {
 		return Result{Verdict: Pass, Reason: NotOurs}
 	}
 
-	if !inner.Valid() {
+	// The inner packet.
+	region := b[innerAt:innerEnd]
+	if len(region) < header.IPv4MinLen {
 		return Result{Verdict: Drop, Reason: Malformed}
 	}
-	idst := inner.Dst()
-	if gre && !s.isVIP(idst) {
-		return Result{Verdict: Pass, Reason: NoService}
+	in := (*[header.IPv4MinLen]byte)(region)
+	hl := int(in[0]&0xf) << 2
+	tl := int(be.Uint16(in[2:]))
+	if in[0]>>4 != 4 || hl < header.IPv4MinLen || hl > tl || tl > len(region) {
+		return Result{Verdict: Drop, Reason: Malformed}
 	}
-	if inner.IsFragment() {
+	idst := be.Uint32(in[16:])
+	fragWord := be.Uint16(in[6:])
+	if fragWord&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
+		// A GRE-inner packet to something that is not a VIP is not ours,
+		// fragment or not.
+		if gre && !s.isVIP(idst) {
+			return Result{Verdict: Pass, Reason: NoService}
+		}
 		return Result{Verdict: Drop, Reason: Fragment}
 	}
-	proto := inner.Protocol()
-	hl, tl := inner.HeaderLen(), inner.TotalLen()
+	proto := in[9]
 	var ports uint32
 	if proto == header.ProtoTCP || proto == header.ProtoUDP {
 		if hl+header.PortsLen > tl {
 			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		ports = binary.BigEndian.Uint32(inner[hl:])
+		ports = be.Uint32(region[hl:])
 	}
 	si, ok := s.lookupService(idst, uint16(ports), proto)
 	if !ok {
@@ -110,8 +130,8 @@ func (w *Worker) process(p *Packet) Result {
 	}
 	svc := &s.services[si]
 
-	key := flowKey{src: inner.Src(), dst: idst, ports: ports, proto: proto}
-	h := flowHash(key.src, key.dst, key.ports, key.proto, s.k0, s.k1)
+	key := makeFlowKey(be.Uint32(in[12:]), idst, ports, proto)
+	h := flowHash(key, s.k0, s.k1)
 	bucket, slot := w.ct.lookup(h, key, w.now)
 	var bi uint16
 	if slot >= 0 {
@@ -125,50 +145,42 @@ func (w *Worker) process(p *Packet) Result {
 	}
 	w.misses++
 	bi = svc.table.Lookup(h)
-	if bi == maglev.NoBackend {
+	if bi == maglev.NoBackend || int(bi) >= len(svc.backends) {
 		return Result{Verdict: Drop, Reason: NoBackend}
 	}
 	w.ct.insert(bucket, key, bi, svc.backends[bi].addr, w.now)
 
 rewrite:
-	be := &svc.backends[bi]
+	bk := &svc.backends[bi]
 	// The inner packet stays where it is; the new headers end right before it.
-	innerOff := p.Off + len(b) - len(inner)
-	off := innerOff - outerLen
-	if off < 0 {
+	start := off + innerAt - outerLen
+	if start < 0 {
 		return Result{Verdict: Drop, Reason: NoHeadroom}
 	}
-	var ingressDst, ingressSrc header.MAC
-	copy(ingressDst[:], b[0:6])
-	copy(ingressSrc[:], b[6:12])
-	id := inner.ID()
-	df := inner.FlagsFrag() & header.IPv4FlagDF
+	id := be.Uint16(in[4:])
+	df := fragWord & header.IPv4FlagDF
+	macs := *(*[12]byte)(hdr[:12]) // ingress dst, src: they may be overwritten below
 
-	out := p.Buf[off : innerOff+tl]
-	eth := out[:header.EthernetLen]
+	out := buf[start : off+innerAt+tl]
+	o := (*[outerLen]byte)(out)
 	if s.nextHop == NextHopMAC {
-		copy(eth[0:6], s.hopMAC[:])
+		*(*[6]byte)(o[0:6]) = s.hopMAC
 	} else {
-		copy(eth[0:6], ingressSrc[:])
+		*(*[6]byte)(o[0:6]) = *(*[6]byte)(macs[6:12])
 	}
-	copy(eth[6:12], ingressDst[:])
-	eth[12], eth[13] = 0x08, 0x00
-
-	oip := out[header.EthernetLen : header.EthernetLen+header.IPv4MinLen]
-	copy(oip, be.hdr[:])
+	*(*[6]byte)(o[6:12]) = *(*[6]byte)(macs[0:6])
+	o[12], o[13] = 0x08, 0x00
+	*(*[EncapLen]byte)(o[header.EthernetLen:]) = bk.hdr
 	total := uint32(EncapLen + tl)
-	binary.BigEndian.PutUint16(oip[2:], uint16(total))
-	binary.BigEndian.PutUint16(oip[4:], id)
-	binary.BigEndian.PutUint16(oip[6:], df)
-	sum := be.sum + total + uint32(id) + uint32(df)
+	be.PutUint16(o[16:], uint16(total))
+	be.PutUint16(o[18:], id)
+	be.PutUint16(o[20:], df)
+	sum := bk.sum + total + uint32(id) + uint32(df)
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16
-	binary.BigEndian.PutUint16(oip[10:], ^uint16(sum))
+	be.PutUint16(o[24:], ^uint16(sum))
 
-	g := out[header.EthernetLen+header.IPv4MinLen : outerLen]
-	g[0], g[1], g[2], g[3] = 0, 0, 0x08, 0x00
-
-	p.Off, p.Len = off, len(out)
-	w.countBackend(be.id)
+	p.Off, p.Len = start, len(out)
+	w.countBackend(bk.id)
 	return Result{Verdict: Tx, Service: si, Backend: bi}
 }

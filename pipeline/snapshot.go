@@ -82,10 +82,11 @@ type backend struct {
 	addr    uint32
 	id      uint32
 	healthy bool
-	// hdr is the outer IPv4 header for this backend with total length, ID,
-	// flags and checksum zero; sum is its ones' complement sum, so a packet
-	// needs only three additions to finish the checksum.
-	hdr [header.IPv4MinLen]byte
+	// hdr is the outer IPv4 header for this backend (total length, ID,
+	// flags and checksum zero) followed by the 4-byte GRE header; sum is the
+	// IPv4 part's ones' complement sum, so a packet needs only three
+	// additions to finish the checksum.
+	hdr [EncapLen]byte
 	sum uint32
 }
 
@@ -155,7 +156,8 @@ func buildService(local uint32, sc ServiceConfig, seed uint64) (service, error) 
 		b.addr, b.id, b.healthy = v4(bc.Address), bc.ID, bc.Healthy
 		header.IPv4(b.hdr[:]).Encode(header.IPv4Fields{TTL: 64, Protocol: header.ProtoGRE, Src: local, Dst: b.addr})
 		b.hdr[10], b.hdr[11] = 0, 0
-		b.sum = uint32(header.Checksum(b.hdr[:], 0))
+		b.sum = uint32(header.Checksum(b.hdr[:header.IPv4MinLen], 0))
+		header.GRE(b.hdr[header.IPv4MinLen:]).Encode(header.EtherTypeIPv4)
 		w := bc.Weight
 		if !bc.Healthy {
 			w = 0
@@ -223,7 +225,16 @@ func (s *Snapshot) findService(k uint64) (uint16, bool) {
 
 // lookupService finds the service for a destination, most specific first:
 // (vip, port, proto), (vip, port, any), (vip, 0, proto), (vip, 0, any).
+// The exact match is tried inline; the fallbacks live in lookupWild.
 func (s *Snapshot) lookupService(vip uint32, port uint16, proto uint8) (uint16, bool) {
+	k := svcKey(vip, port, proto)
+	if sl := &s.svcSlots[slotHash(k)&s.svcMask]; sl.key == k {
+		return sl.idx, true
+	}
+	return s.lookupWild(vip, port, proto)
+}
+
+func (s *Snapshot) lookupWild(vip uint32, port uint16, proto uint8) (uint16, bool) {
 	if i, ok := s.findService(svcKey(vip, port, proto)); ok {
 		return i, true
 	}
