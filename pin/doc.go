@@ -1,0 +1,38 @@
+// Package pin places Rail's workers on CPUs: it reads which CPUs the
+// process may use, plans which CPU serves which NIC queue, and runs each
+// worker on an OS thread pinned to its CPU.
+//
+// # Plans
+//
+// NewPlan maps queues to CPUs. An operator's list (the config's cpus:) is
+// checked — one CPU per queue, each one the process is allowed to use — and
+// taken as is. Without one, queues go round-robin over the allowed CPUs in
+// ascending order, skipping CPU 0 whenever another CPU is allowed (CPU 0
+// usually carries timers, housekeeping and unaffined interrupts). With
+// more queues than CPUs, workers share CPUs: correct, but they then
+// compete for the core, so size the NIC's queue count (ethtool -L) to the
+// CPUs instead. For the best cache locality the NIC queue's IRQ should be
+// steered to the same CPU as its worker (tools/ sets smp_affinity).
+//
+// # Pinned goroutines
+//
+// Go runs a function on a goroutine that first calls runtime.LockOSThread,
+// so that it alone runs on its OS thread, and then restricts that thread
+// to one CPU with sched_setaffinity(0, …) — pid 0 being the calling
+// thread, not the whole process. A busy-polling worker thus owns one core
+// and keeps its rings, UMEM and connection table in that core's cache.
+//
+// The goroutine never calls UnlockOSThread. When the function returns, the
+// goroutine exits while still locked and the runtime destroys its thread,
+// so a pinned thread is never handed back to run other goroutines (if the
+// thread is the process's main thread, the runtime parks it forever
+// instead; /proc/self/status then shows the pin). Threads the runtime
+// creates on behalf of a locked goroutine are cloned by its template
+// thread, so they do not inherit the pin.
+//
+// Allowed and ThreadCPU ask sched_getaffinity(0) about the calling thread;
+// call Allowed from an ordinary goroutine (at start-up) to learn the CPUs
+// of the process, which include any restriction from taskset, cpusets or
+// the container's cgroup. Off Linux the package builds but cannot pin: Go
+// reports errors.ErrUnsupported and Allowed returns 0..NumCPU−1.
+package pin
