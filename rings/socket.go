@@ -48,9 +48,9 @@ type Socket struct {
 	held, txOut uint32
 	counts      atomic.Uint64
 
-	txKicks, fillKicks, kickErrors  atomic.Uint64
-	badRecycles, badTransmits       atomic.Uint64
-	ringErrors                      atomic.Uint64
+	txKicks, fillKicks, kickErrors atomic.Uint64
+	badRecycles, badTransmits      atomic.Uint64
+	ringErrors                     atomic.Uint64
 
 	sys sysState // OS-specific: mappings, poll state
 
