@@ -38,6 +38,8 @@ const (
 	// maxNameLen bounds service and backend names (they become metric
 	// labels and CSV fields).
 	maxNameLen = 63
+	// MaxBackends bounds the number of backends in all services together.
+	MaxBackends = 1 << 20
 )
 
 // NextHopMode says where transmitted frames are sent at layer 2.
@@ -216,10 +218,11 @@ func HasError(ps []Problem) bool {
 }
 
 // Parse parses and validates a configuration file; file names it in
-// problems. It reports every problem it finds, sorted by position. The
+// problems. It reports every problem it finds, sorted by position (past
+// the first 1000, only a count is reported, as a last problem). The
 // Config is nil if any problem is an error; warnings alone do not stop it.
 func Parse(data []byte, file string) (*Config, []Problem) {
-	p := &parser{file: file}
+	p := &parser{file: file, backendsLeft: MaxBackends}
 	c := p.parse(data)
 	sort.SliceStable(p.probs, func(i, j int) bool {
 		a, b := p.probs[i], p.probs[j]
@@ -228,6 +231,10 @@ func Parse(data []byte, file string) (*Config, []Problem) {
 		}
 		return a.Column < b.Column
 	})
+	if p.dropped > 0 {
+		p.probs = append(p.probs, Problem{File: file, Warning: p.droppedErrors == 0,
+			Msg: fmt.Sprintf("%d more problems not shown", p.dropped)})
+	}
 	if HasError(p.probs) {
 		return nil, p.probs
 	}

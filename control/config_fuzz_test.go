@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 			if p.Msg == "" || p.File != "f.yaml" || p.Line < 0 || p.Column < 0 {
 				t.Fatalf("bad problem %#v", p)
 			}
-			if p.Line == 0 && !strings.HasPrefix(p.Msg, "invalid YAML") {
+			if p.Line == 0 && !strings.HasPrefix(p.Msg, "invalid YAML") && !strings.HasSuffix(p.Msg, "more problems not shown") {
 				t.Fatalf("problem without a line: %v", p)
 			}
 			_ = p.String()

@@ -20,9 +20,24 @@ import (
 type parser struct {
 	file  string
 	probs []Problem
+	// backendsLeft bounds the work aliases can multiply: a list of
+	// services that all alias one large pool is walked once per alias.
+	backendsLeft int
+	// Problems past maxProblems are only counted.
+	dropped, droppedErrors int
 }
 
+// maxProblems is as many problems as anyone will read.
+const maxProblems = 1000
+
 func (p *parser) add(n *yaml.Node, path string, warn bool, format string, args ...any) {
+	if len(p.probs) >= maxProblems {
+		p.dropped++
+		if !warn {
+			p.droppedErrors++
+		}
+		return
+	}
 	pr := Problem{File: p.file, Path: path, Msg: fmt.Sprintf(format, args...), Warning: warn}
 	if n != nil {
 		pr.Line, pr.Column = n.Line, n.Column

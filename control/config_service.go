@@ -1,6 +1,7 @@
 package control
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 
@@ -194,6 +195,14 @@ func (p *parser) backends(n *yaml.Node, path string, local, vip netip.Addr) ([]B
 	for i, e := range n.Content {
 		e = deref(e)
 		bp := index(path, i)
+		if p.backendsLeft--; p.backendsLeft < 0 {
+			if p.backendsLeft == -1 {
+				// Not subject to maxProblems: this one explains the rest.
+				p.probs = append(p.probs, Problem{File: p.file, Line: e.Line, Column: e.Column, Path: bp,
+					Msg: fmt.Sprintf("too many backends (at most %d in all services together)", MaxBackends)})
+			}
+			break
+		}
 		b := Backend{Line: e.Line, Weight: DefaultWeight}
 		f, ok := p.mapping(e, bp, backendKeys)
 		if !ok {

@@ -421,3 +421,29 @@ func TestPrimes(t *testing.T) {
 		}
 	}
 }
+
+// TestAliasBomb checks that aliases cannot make parsing do unbounded work.
+func TestAliasBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(head + "pool: &p\n")
+	for i := 0; i < 2000; i++ {
+		b.WriteString("  - {address: 10.1.0.1}\n")
+	}
+	b.WriteString("services:\n")
+	for i := 0; i < 2000; i++ {
+		b.WriteString("  - {name: s, vip: 192.0.2.1, port: 1, protocol: tcp, backends: *p}\n")
+	}
+	start := time.Now()
+	c, probs := Parse([]byte(b.String()), "")
+	if c != nil || !HasError(probs) {
+		t.Fatal("alias bomb accepted")
+	}
+	found := false
+	for _, p := range probs {
+		found = found || strings.Contains(p.Msg, "too many backends")
+	}
+	if !found {
+		t.Errorf("no 'too many backends' problem among %d", len(probs))
+	}
+	t.Logf("%d problems in %v", len(probs), time.Since(start))
+}

@@ -1,0 +1,125 @@
+package control
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/rail-lb/rail/pipeline"
+	"github.com/rail-lb/rail/rings"
+)
+
+// QueueStats is what the metrics endpoint reads for one worker: its
+// pipeline counters and, when it drives a live socket, the socket's frame
+// accounting and kernel statistics.
+type QueueStats struct {
+	Queue, CPU int
+	Pipeline   *pipeline.Stats
+	Sock       *rings.Socket // nil when there is no socket (replay)
+}
+
+// Metrics renders SPEC §4's metrics. Counters are per core in the data path
+// and summed only here, when scraped.
+type Metrics struct {
+	Queues []QueueStats
+	Snap   *atomic.Pointer[pipeline.Snapshot]
+}
+
+// WritePrometheus writes every metric in the Prometheus text format.
+func (m *Metrics) WritePrometheus(w io.Writer) {
+	for _, q := range m.Queues {
+		lq := `queue="` + strconv.Itoa(q.Queue) + `",cpu="` + strconv.Itoa(q.CPU) + `"`
+		st := q.Pipeline
+		metrics.WriteCounterUint64(w, "rail_rx_packets_total{"+lq+"}", st.Packets())
+		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Reasons[pipeline.ReasonNone].Load()-st.TxRingFull.Load())
+		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
+			name := "rail_pass_packets_total"
+			if r.Verdict() == pipeline.Drop {
+				name = "rail_drop_packets_total"
+			}
+			metrics.WriteCounterUint64(w, name+"{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
+		}
+		metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="tx_ring_full"}`, st.TxRingFull.Load())
+		lc := `cpu="` + strconv.Itoa(q.CPU) + `"`
+		metrics.WriteGaugeUint64(w, "rail_conntrack_entries{"+lc+"}", st.ConntrackLive.Load())
+		metrics.WriteGaugeUint64(w, "rail_conntrack_slots{"+lc+"}", st.ConntrackSlots.Load())
+		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="hit"}`, st.ConntrackHits.Load())
+		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="miss"}`, st.ConntrackMiss.Load())
+		metrics.WriteCounterUint64(w, "rail_batches_total{"+lq+"}", st.Batches.Load())
+		if q.Sock == nil {
+			continue
+		}
+		lx := `queue="` + strconv.Itoa(q.Queue) + `"`
+		fc := q.Sock.Frames()
+		for _, f := range []struct {
+			state string
+			n     uint32
+		}{{"free", fc.Free}, {"fill", fc.Fill}, {"rx", fc.Rx}, {"held", fc.Held}, {"tx", fc.Tx}, {"completion", fc.Completion}} {
+			metrics.WriteGaugeUint64(w, "rail_umem_frames{"+lx+`,state="`+f.state+`"}`, uint64(f.n))
+		}
+		if xs, err := q.Sock.Stats(); err == nil {
+			writeXSKStats(w, lx, xs)
+		}
+	}
+	if m.Snap == nil {
+		return
+	}
+	snap := m.Snap.Load()
+	if snap == nil {
+		return
+	}
+	cfg := snap.Config()
+	for _, s := range cfg.Services {
+		for _, b := range s.Backends {
+			var n uint64
+			for _, q := range m.Queues {
+				n += q.Pipeline.Backends[b.ID].Load()
+			}
+			metrics.WriteCounterUint64(w, fmt.Sprintf("rail_service_backend_packets_total{service=%q,backend=%q}", s.Name, b.Address.String()), n)
+		}
+	}
+}
+
+// Serve starts the metrics endpoint on addr (/metrics). The listener is
+// opened before Serve returns, so a bad address is reported at start.
+func (m *Metrics) Serve(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics_address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		m.WritePrometheus(w)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+func writeXSKStats(w io.Writer, labels string, s rings.Stats) {
+	for _, v := range []struct {
+		name string
+		n    uint64
+	}{
+		{"rail_xsk_rx_dropped_total", s.RxDropped},
+		{"rail_xsk_rx_invalid_descs_total", s.RxInvalidDescs},
+		{"rail_xsk_tx_invalid_descs_total", s.TxInvalidDescs},
+		{"rail_xsk_rx_ring_full_total", s.RxRingFull},
+		{"rail_xsk_fill_ring_empty_total", s.RxFillRingEmptyDescs},
+		{"rail_xsk_tx_ring_empty_total", s.TxRingEmptyDescs},
+		{"rail_xsk_tx_kicks_total", s.TxKicks},
+		{"rail_xsk_fill_kicks_total", s.FillKicks},
+		{"rail_xsk_kick_errors_total", s.KickErrors},
+		{"rail_xsk_bad_recycles_total", s.BadRecycles},
+		{"rail_xsk_bad_transmits_total", s.BadTransmits},
+		{"rail_xsk_ring_errors_total", s.RingErrors},
+	} {
+		metrics.WriteCounterUint64(w, v.name+"{"+labels+"}", v.n)
+	}
+}
