@@ -1,0 +1,430 @@
+package rings
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeKernel backs a Socket with ordinary memory and plays the kernel's
+// side of the four rings, so that the accounting can be tested without a NIC.
+type fakeKernel struct {
+	idx                  [4][3]uint32 // fill, comp, rx, tx × producer, consumer, flags
+	fill, comp           []uint64
+	rx, tx               []Desc
+	fillCons, txCons     uint32 // kernel-side cached consumers
+	rxProd, compProd     uint32 // kernel-side cached producers
+	inFlightRx, inFlight []uint64
+}
+
+func newFake(t testing.TB, o Opts, start uint32) (*Socket, *fakeKernel) {
+	t.Helper()
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	k := &fakeKernel{
+		fill: make([]uint64, o.FillSize), comp: make([]uint64, o.CompletionSize),
+		rx: make([]Desc, o.RxSize), tx: make([]Desc, o.TxSize),
+	}
+	// Start every index near the 2^32 wrap to exercise it.
+	for i := range k.idx {
+		k.idx[i][0], k.idx[i][1] = start, start
+	}
+	k.fillCons, k.txCons, k.rxProd, k.compProd = start, start, start, start
+	rm := func(i int, size uint32) ringMem {
+		return ringMem{producer: &k.idx[i][0], consumer: &k.idx[i][1], flags: &k.idx[i][2], size: size}
+	}
+	s := &Socket{fd: -1}
+	s.init(o, make([]byte, int(o.FrameSize)*int(o.FrameCount)),
+		rm(0, o.FillSize), rm(1, o.CompletionSize), rm(2, o.RxSize), rm(3, o.TxSize),
+		k.fill, k.comp, k.rx, k.tx)
+	return s, k
+}
+
+// take moves up to n frames from the fill ring into the kernel ("in flight").
+func (k *fakeKernel) take(n int) int {
+	prod := atomic.LoadUint32(&k.idx[0][0])
+	i := 0
+	for ; i < n && k.fillCons != prod; i++ {
+		k.inFlightRx = append(k.inFlightRx, k.fill[k.fillCons&uint32(len(k.fill)-1)])
+		k.fillCons++
+	}
+	atomic.StoreUint32(&k.idx[0][1], k.fillCons)
+	return i
+}
+
+// deliver writes up to n in-flight frames to the rx ring with data at
+// offset 256 and the given length.
+func (k *fakeKernel) deliver(n int, length uint32) int {
+	cons := atomic.LoadUint32(&k.idx[2][1])
+	i := 0
+	for ; i < n && len(k.inFlightRx) > 0 && k.rxProd-cons < uint32(len(k.rx)); i++ {
+		k.rx[k.rxProd&uint32(len(k.rx)-1)] = Desc{Addr: k.inFlightRx[0] + 256, Len: length}
+		k.inFlightRx = k.inFlightRx[1:]
+		k.rxProd++
+	}
+	atomic.StoreUint32(&k.idx[2][0], k.rxProd)
+	return i
+}
+
+// send consumes up to n tx descriptors; complete puts up to n sent frames
+// on the completion ring.
+func (k *fakeKernel) send(n int) int {
+	prod := atomic.LoadUint32(&k.idx[3][0])
+	i := 0
+	for ; i < n && k.txCons != prod; i++ {
+		k.inFlight = append(k.inFlight, k.tx[k.txCons&uint32(len(k.tx)-1)].Addr)
+		k.txCons++
+	}
+	atomic.StoreUint32(&k.idx[3][1], k.txCons)
+	return i
+}
+
+func (k *fakeKernel) complete(n int) int {
+	cons := atomic.LoadUint32(&k.idx[1][1])
+	i := 0
+	for ; i < n && len(k.inFlight) > 0 && k.compProd-cons < uint32(len(k.comp)); i++ {
+		k.comp[k.compProd&uint32(len(k.comp)-1)] = k.inFlight[0]
+		k.inFlight = k.inFlight[1:]
+		k.compProd++
+	}
+	atomic.StoreUint32(&k.idx[1][0], k.compProd)
+	return i
+}
+
+func smallOpts() Opts {
+	o := DefaultOpts()
+	o.FrameSize = 2048
+	o.FrameCount = 64
+	o.FillSize, o.CompletionSize, o.RxSize, o.TxSize = 16, 16, 16, 16
+	return o
+}
+
+func checkSum(t *testing.T, s *Socket, where string) FrameCounts {
+	t.Helper()
+	c := s.Frames()
+	if c.Sum() != s.frameCount {
+		t.Fatalf("%s: %+v sums to %d, want %d", where, c, c.Sum(), s.frameCount)
+	}
+	return c
+}
+
+func TestFakeFrameAccounting(t *testing.T) {
+	for _, start := range []uint32{0, 0xffffffff - 20} {
+		s, k := newFake(t, smallOpts(), start)
+		if c := checkSum(t, s, "at rest"); c != (FrameCounts{Free: 48, Fill: 16}) {
+			t.Fatalf("at rest: %+v", c)
+		}
+		descs := make([]Desc, 8)
+		for round := 0; round < 200; round++ {
+			k.take(5)
+			checkSum(t, s, "after take")
+			k.deliver(4, 60)
+			c := checkSum(t, s, "after deliver")
+			if c.Rx != uint32(k.rxProd-atomic.LoadUint32(&k.idx[2][1])) {
+				t.Fatalf("Rx = %d", c.Rx)
+			}
+			n := s.Receive(descs)
+			for i := 0; i < n; i++ {
+				buf, off := s.Frame(descs[i].Addr)
+				if len(buf) != 2048 || off != 256 {
+					t.Fatalf("Frame: len %d off %d", len(buf), off)
+				}
+				buf[off] = byte(round)
+			}
+			checkSum(t, s, "after receive")
+			// Transmit half (moved 16 bytes forward), recycle the rest.
+			half := n / 2
+			for i := 0; i < half; i++ {
+				descs[i] = Desc{Addr: s.FrameBase(descs[i].Addr) + 240, Len: 76}
+			}
+			sent := s.Transmit(descs[:half])
+			for i := sent; i < n; i++ {
+				s.Recycle(descs[i].Addr)
+			}
+			checkSum(t, s, "after transmit")
+			k.send(3)
+			checkSum(t, s, "after send")
+			k.complete(2)
+			checkSum(t, s, "after complete")
+			s.Service()
+			checkSum(t, s, "after service")
+		}
+		// Drain everything: the kernel sends and completes all, delivers
+		// nothing more; everything must come back to free + fill.
+		k.send(1 << 20)
+		k.complete(1 << 20)
+		for len(k.inFlightRx) > 0 {
+			k.deliver(16, 60)
+			for n := s.Receive(descs); n > 0; n = s.Receive(descs) {
+				for _, d := range descs[:n] {
+					s.Recycle(d.Addr)
+				}
+			}
+		}
+		s.Service()
+		c := checkSum(t, s, "drained")
+		if c.Held != 0 || c.Tx != 0 || c.Completion != 0 || c.Rx != 0 || c.Fill != 16 {
+			t.Fatalf("drained (start %#x): %+v", start, c)
+		}
+		var st Stats
+		s.counters(&st)
+		if st != (Stats{}) {
+			t.Errorf("unexpected counters %+v", st)
+		}
+	}
+}
+
+func TestFakeMisuse(t *testing.T) {
+	s, k := newFake(t, smallOpts(), 7)
+	k.take(4)
+	k.deliver(4, 100)
+	descs := make([]Desc, 4)
+	if n := s.Receive(descs); n != 4 {
+		t.Fatalf("Receive = %d", n)
+	}
+	// A frame never received, a double recycle, a transmit of a recycled
+	// frame, a too-long and an out-of-UMEM descriptor are all refused.
+	s.Recycle(descs[0].Addr)
+	s.Recycle(descs[0].Addr)
+	s.Recycle(uint64(63) * 2048) // on the free stack
+	s.Recycle(1 << 40)
+	if n := s.Transmit([]Desc{descs[0]}); n != 0 {
+		t.Errorf("Transmit of a recycled frame accepted")
+	}
+	if n := s.Transmit([]Desc{{Addr: descs[1].Addr, Len: 2048}}); n != 0 {
+		t.Errorf("Transmit past the frame end accepted")
+	}
+	if n := s.Transmit([]Desc{{Addr: descs[1].Addr, Len: 0}}); n != 0 {
+		t.Errorf("Transmit of Len 0 accepted")
+	}
+	if n := s.Transmit([]Desc{{Addr: descs[1].Addr, Len: 10, Options: 1}}); n != 0 {
+		t.Errorf("Transmit with Options accepted")
+	}
+	if n := s.Transmit([]Desc{{Addr: 1 << 40, Len: 10}}); n != 0 {
+		t.Errorf("Transmit outside the UMEM accepted")
+	}
+	// A batch stops at the first bad descriptor; the same frame twice is bad.
+	if n := s.Transmit([]Desc{descs[1], descs[2], descs[1], descs[3]}); n != 2 {
+		t.Errorf("Transmit = %d, want 2", n)
+	}
+	var st Stats
+	s.counters(&st)
+	if st.BadRecycles != 3 || st.BadTransmits != 6 {
+		t.Errorf("counters %+v", st)
+	}
+	s.Recycle(descs[3].Addr + 17) // any address inside the frame
+	c := checkSum(t, s, "after misuse")
+	if c.Held != 0 || c.Tx != 2 {
+		t.Errorf("%+v", c)
+	}
+	// The kernel returning an address it was never given is skipped.
+	k.comp[k.compProd&15] = 5 * 2048
+	k.compProd++
+	atomic.StoreUint32(&k.idx[1][0], k.compProd)
+	s.Service()
+	s.counters(&st)
+	if st.RingErrors != 1 {
+		t.Errorf("RingErrors = %d", st.RingErrors)
+	}
+	checkSum(t, s, "after bogus completion")
+}
+
+func TestFakeTxRingFull(t *testing.T) {
+	o := smallOpts()
+	o.TxSize = 4
+	s, k := newFake(t, o, 0)
+	k.take(16)
+	k.deliver(16, 60)
+	descs := make([]Desc, 16)
+	n := s.Receive(descs)
+	if n != 16 {
+		t.Fatalf("Receive = %d", n)
+	}
+	if got := s.Transmit(descs[:n]); got != 4 {
+		t.Fatalf("Transmit into a 4-slot ring = %d", got)
+	}
+	if got := s.Transmit(descs[4:n]); got != 0 {
+		t.Fatalf("Transmit into a full ring = %d", got)
+	}
+	k.send(2)
+	if got := s.Transmit(descs[4:n]); got != 2 {
+		t.Fatalf("Transmit after 2 sent = %d", got)
+	}
+	if c := checkSum(t, s, "tx full"); c.Tx != 6 || c.Held != 10 {
+		t.Errorf("%+v", c)
+	}
+}
+
+// TestFramesConcurrent reads Frames from another goroutine while the
+// worker moves frames around (run with -race).
+func TestFramesConcurrent(t *testing.T) {
+	s, k := newFake(t, smallOpts(), 0xfffffff0)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var bad atomic.Value
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			if c := s.Frames(); c.Sum() != 64 {
+				bad.Store(c)
+				return
+			}
+		}
+	}()
+	descs := make([]Desc, 8)
+	for i := 0; i < 20000; i++ {
+		k.take(3)
+		k.deliver(3, 64)
+		n := s.Receive(descs)
+		if sent := s.Transmit(descs[:n]); sent < n {
+			for _, d := range descs[sent:n] {
+				s.Recycle(d.Addr)
+			}
+		}
+		k.send(3)
+		k.complete(3)
+		s.Service()
+	}
+	stop.Store(true)
+	wg.Wait()
+	if c := bad.Load(); c != nil {
+		t.Fatalf("Frames from another goroutine: %+v", c)
+	}
+}
+
+func TestNoAllocs(t *testing.T) {
+	s, k := newFake(t, smallOpts(), 0)
+	descs := make([]Desc, 8)
+	allocs := testing.AllocsPerRun(1000, func() {
+		k.take(4)
+		k.deliver(4, 64)
+		n := s.Receive(descs)
+		half := n / 2
+		sent := s.Transmit(descs[:half])
+		for _, d := range descs[sent:n] {
+			s.Recycle(d.Addr)
+		}
+		k.send(4)
+		k.inFlight = k.inFlight[:0:0]
+		k.complete(4)
+		s.Service()
+	})
+	_ = allocs // the fake kernel allocates; measure the socket alone below
+	allocs = testing.AllocsPerRun(1000, func() {
+		n := s.Receive(descs)
+		sent := s.Transmit(descs[:n/2])
+		for _, d := range descs[sent:n] {
+			s.Recycle(d.Addr)
+		}
+		s.Service()
+	})
+	if allocs != 0 {
+		t.Errorf("Receive/Transmit/Recycle/Service: %v allocs per run, want 0", allocs)
+	}
+}
+
+func TestOptsValidate(t *testing.T) {
+	if err := DefaultOpts().Validate(); err != nil {
+		t.Fatalf("DefaultOpts: %v", err)
+	}
+	cases := []struct {
+		name string
+		edit func(*Opts)
+		want string
+	}{
+		{"frame size 3000", func(o *Opts) { o.FrameSize = 3000 }, "FrameSize 3000: must be 2048 or 4096"},
+		{"frame size 8192", func(o *Opts) { o.FrameSize = 8192 }, "FrameSize 8192"},
+		{"no frames", func(o *Opts) { o.FrameCount = 0 }, "FrameCount 0"},
+		{"too many frames", func(o *Opts) { o.FrameCount = 1<<20 + 1 }, "FrameCount 1048577"},
+		{"headroom too big", func(o *Opts) { o.FrameSize = 2048; o.Headroom = 512 }, "Headroom 512: leaves 1280 bytes"},
+		{"fill not power of two", func(o *Opts) { o.FillSize = 1000 }, "FillSize 1000: must be a power of two between 1 and 1048576 (try 1024)"},
+		{"completion zero", func(o *Opts) { o.CompletionSize = 0 }, "CompletionSize 0"},
+		{"rx too big", func(o *Opts) { o.RxSize = 1 << 21 }, "RxSize 2097152"},
+		{"tx not power of two", func(o *Opts) { o.TxSize = 3 }, "TxSize 3"},
+		{"zero copy 7", func(o *Opts) { o.ZeroCopy = 7 }, "ZeroCopy 7"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := DefaultOpts()
+			c.edit(&o)
+			err := o.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, ErrInvalidOpts) {
+				t.Errorf("Validate() = %v, want an ErrInvalidOpts containing %q", err, c.want)
+			}
+		})
+	}
+	o := DefaultOpts()
+	o.FrameSize, o.Headroom = 2048, 2048-256-1518
+	if err := o.Validate(); err != nil {
+		t.Errorf("largest headroom for 2048-byte frames: %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, z := range []ZeroCopy{ZeroCopyAuto, ZeroCopyOn, ZeroCopyOff} {
+		if got, err := ParseZeroCopy(z.String()); err != nil || got != z {
+			t.Errorf("ParseZeroCopy(%q) = %v, %v", z.String(), got, err)
+		}
+	}
+	for _, m := range []XDPMode{XDPAuto, XDPNative, XDPGeneric} {
+		if got, err := ParseXDPMode(m.String()); err != nil || got != m {
+			t.Errorf("ParseXDPMode(%q) = %v, %v", m.String(), got, err)
+		}
+	}
+	if _, err := ParseZeroCopy("yes"); err == nil {
+		t.Error("ParseZeroCopy(yes) succeeded")
+	}
+	if _, err := ParseXDPMode("offload"); err == nil {
+		t.Error("ParseXDPMode(offload) succeeded")
+	}
+	if ZeroCopy(9).String() != "ZeroCopy(9)" || XDPMode(9).String() != "XDPMode(9)" {
+		t.Error("String of unknown values")
+	}
+}
+
+func TestRingWrap(t *testing.T) {
+	var p, c, f uint32 = 0xfffffffe, 0xfffffffe, 0
+	r := newRing(&p, &c, &f, 4)
+	if n := r.reserve(8); n != 4 {
+		t.Fatalf("reserve on empty 4-ring = %d", n)
+	}
+	r.submit(3) // producer wraps to 1
+	if p != 1 {
+		t.Fatalf("producer = %#x", p)
+	}
+	if n := r.reserve(4); n != 1 {
+		t.Fatalf("reserve with 3 used = %d", n)
+	}
+	var q = r // consumer view of the same indices
+	if n := q.peek(8); n != 3 {
+		t.Fatalf("peek = %d", n)
+	}
+	q.release(2)
+	if n := r.reserve(4); n != 3 {
+		t.Fatalf("reserve after release = %d", n)
+	}
+	if r.pending() != 1 {
+		t.Fatalf("pending = %d", r.pending())
+	}
+	f = ringNeedWakeup
+	if !r.needWakeup() {
+		t.Fatal("needWakeup")
+	}
+}
+
+func TestFreeStack(t *testing.T) {
+	s := newFreeStack(2)
+	if _, ok := s.pop(); ok {
+		t.Fatal("pop from empty")
+	}
+	if !s.push(1) || !s.push(2) || s.push(3) {
+		t.Fatal("push beyond capacity must fail, not grow")
+	}
+	if a, _ := s.pop(); a != 2 {
+		t.Fatal("LIFO")
+	}
+}
