@@ -10,7 +10,15 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-func TestProcessVerdicts(t *testing.T) {
+type verdictCase struct {
+	name    string
+	frame   []byte
+	verdict Verdict
+	reason  Reason
+}
+
+// verdictCases has a frame for every row of docs/verdicts.md.
+func verdictCases(t testing.TB) []verdictCase {
 	in := defaultInner()
 	mod := func(f func(*innerSpec)) innerSpec { s := defaultInner(); f(&s); return s }
 	truncate := func(b []byte, n int) []byte { return b[:len(b)-n] }
@@ -24,12 +32,7 @@ func TestProcessVerdicts(t *testing.T) {
 	copy(otherGRE[14+16:], netip.MustParseAddr("10.0.0.3").AsSlice()) // GRE to someone else
 	otherGRE = fixOuterChecksum(otherGRE)
 
-	cases := []struct {
-		name    string
-		frame   []byte
-		verdict Verdict
-		reason  Reason
-	}{
+	return []verdictCase{
 		{"gre tcp", greFrame(t, in, nil), Tx, ReasonNone},
 		{"gre udp any port", greFrame(t, mod(func(s *innerSpec) {
 			s.proto, s.dst, s.dport = layers.IPProtocolUDP, netip.MustParseAddr("192.0.2.53"), 5353
@@ -67,7 +70,10 @@ func TestProcessVerdicts(t *testing.T) {
 		{"inner later fragment", plainFrame(t, mod(func(s *innerSpec) { s.fragOffset = 100; s.df = false })), Drop, Fragment},
 		{"no usable backend", plainFrame(t, mod(func(s *innerSpec) { s.dst, s.dport = netip.MustParseAddr("192.0.2.99"), 443 })), Drop, NoBackend},
 	}
-	for _, tc := range cases {
+}
+
+func TestProcessVerdicts(t *testing.T) {
+	for _, tc := range verdictCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newTestWorker(t, testConfig())
 			p := packetFor(tc.frame)

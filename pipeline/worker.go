@@ -14,6 +14,7 @@ type Stats struct {
 	ConntrackMiss  atomic.Uint64
 	ConntrackLive  atomic.Uint64
 	ConntrackSlots atomic.Uint64
+	TxRingFull     atomic.Uint64 // frames Process forwarded that the tx ring could not take
 	Batches        atomic.Uint64
 }
 
@@ -42,6 +43,7 @@ type Worker struct {
 	backendCount [MaxBackendIDs]uint32
 	touched      []uint16
 	hits, misses uint64
+	txRingFull   uint64 // forwarded but the tx ring had no room: lost
 
 	stats *Stats
 }
@@ -90,6 +92,10 @@ func (w *Worker) Flush() {
 	if w.misses != 0 {
 		st.ConntrackMiss.Add(w.misses)
 		w.misses = 0
+	}
+	if w.txRingFull != 0 {
+		st.TxRingFull.Add(w.txRingFull)
+		w.txRingFull = 0
 	}
 	st.ConntrackLive.Store(w.ct.live)
 	st.Batches.Add(1)

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rail-lb/rail/control"
+	"github.com/rail-lb/rail/pin"
+	"github.com/rail-lb/rail/pipeline"
+	"github.com/rail-lb/rail/rings"
+)
+
+// memoryLimit is the soft limit the daemon runs under once the collector is
+// off: everything the data path needs is allocated at start.
+const memoryLimit = 4 << 30
+
+func cmdRun(args []string, stderr io.Writer) int {
+	var file string
+	if !flags("run", args, stderr, func(fs *flag.FlagSet) { fs.StringVar(&file, "config", "", "configuration file") }) {
+		return 2
+	}
+	cfg := loadConfig(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	if probs := cfg.RequireInterface(); len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(stderr, p)
+		}
+		return 1
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := serve(cfg, log); err != nil {
+		fmt.Fprintf(stderr, "raild run: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// node is a running raild: the steering program, one socket and worker per
+// queue, and the metrics endpoint.
+type node struct {
+	log    *slog.Logger
+	steer  *rings.Steer
+	socks  []*rings.Socket
+	loops  []*pipeline.Loop
+	plan   pin.Plan
+	snap   atomic.Pointer[pipeline.Snapshot]
+	stop   atomic.Bool
+	done   []<-chan error
+	errors chan error
+}
+
+func serve(cfg *control.Config, log *slog.Logger) (err error) {
+	snap, err := snapshot(cfg)
+	if err != nil {
+		return err
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", cfg.Interface, err)
+	}
+	queues := cfg.Queues
+	if queues == nil {
+		n, err := rxQueues(cfg.Interface)
+		if err != nil {
+			return err
+		}
+		for q := range n {
+			queues = append(queues, q)
+		}
+	}
+	allowed, err := pin.Allowed()
+	if err != nil {
+		return err
+	}
+	plan, err := pin.NewPlan(queues, allowed, cfg.CPUs)
+	if err != nil {
+		return fmt.Errorf("cpus: %w", err)
+	}
+	zc, err := rings.ParseZeroCopy(cfg.ZeroCopy)
+	if err != nil {
+		return err
+	}
+	xdpMode, err := rings.ParseXDPMode(cfg.XDPMode)
+	if err != nil {
+		return err
+	}
+
+	n := &node{log: log, plan: plan, errors: make(chan error, len(plan))}
+	n.snap.Store(snap)
+	defer n.close()
+
+	if n.steer, err = rings.LoadSteer(); err != nil {
+		return err
+	}
+	if err := n.steer.SetLocals(cfg.Locals()); err != nil {
+		return err
+	}
+	if err := n.steer.SetServices(cfg.SteerKeys()); err != nil {
+		return err
+	}
+	opts := rings.DefaultOpts()
+	opts.ZeroCopy = zc
+	for _, a := range plan {
+		s, err := rings.Open(ifi.Index, a.Queue, opts)
+		if err != nil {
+			return fmt.Errorf("queue %d: %w", a.Queue, err)
+		}
+		n.socks = append(n.socks, s)
+		if err := n.steer.Register(a.Queue, s); err != nil {
+			return fmt.Errorf("queue %d: %w", a.Queue, err)
+		}
+		ct, err := pipeline.NewConntrack(cfg.Conntrack.EntriesPerCore, cfg.Conntrack.TCPTimeout, cfg.Conntrack.UDPTimeout)
+		if err != nil {
+			return err
+		}
+		n.loops = append(n.loops, &pipeline.Loop{
+			W: pipeline.NewWorker(ct), Sock: s, Snap: &n.snap,
+			IdleSpins: 20000, IdleWait: 50 * time.Millisecond,
+		})
+		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", s.ZeroCopy())
+	}
+	mode, err := n.steer.Attach(ifi.Index, xdpMode)
+	if err != nil {
+		return err
+	}
+	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
+		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
+
+	m := &control.Metrics{Snap: &n.snap}
+	for i, a := range plan {
+		m.Queues = append(m.Queues, control.QueueStats{Queue: a.Queue, CPU: a.CPU, Pipeline: n.loops[i].W.Stats(), Sock: n.socks[i]})
+	}
+	srv, err := m.Serve(cfg.MetricsAddress)
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown(context.Background())
+	log.Info("metrics", "address", "http://"+cfg.MetricsAddress+"/metrics")
+
+	for i, a := range plan {
+		l := n.loops[i]
+		n.done = append(n.done, pin.Go(a.CPU, func() { l.Run(&n.stop) }))
+	}
+	// Everything the data path needs is allocated: no more collections.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(memoryLimit)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	select {
+	case s := <-sig:
+		log.Info("stopping", "signal", s.String())
+	case err := <-n.errors:
+		return err
+	}
+	return nil
+}
+
+// close stops the workers, detaches the program (the NIC goes back to the
+// kernel) and closes the sockets, logging what each queue did.
+func (n *node) close() {
+	n.stop.Store(true)
+	for i, d := range n.done {
+		if err := <-d; err != nil {
+			n.log.Error("worker", "queue", n.plan[i].Queue, "err", err)
+		}
+	}
+	if n.steer != nil {
+		if err := n.steer.Close(); err != nil {
+			n.log.Error("detach", "err", err)
+		} else {
+			n.log.Info("detached: the interface is back with the kernel")
+		}
+	}
+	for i, s := range n.socks {
+		st := n.loops[i].W.Stats()
+		n.log.Info("queue closed", "queue", n.plan[i].Queue, "rx", st.Packets(), "tx", st.Reasons[pipeline.ReasonNone].Load()-st.TxRingFull.Load())
+		if err := s.Close(); err != nil {
+			n.log.Error("close", "queue", n.plan[i].Queue, "err", err)
+		}
+	}
+}
+
+// rxQueues counts the interface's receive queues in sysfs.
+func rxQueues(ifname string) (int, error) {
+	m, err := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*"))
+	if err != nil || len(m) == 0 {
+		return 0, errors.New("interface " + ifname + ": cannot count its rx queues in sysfs")
+	}
+	return len(m), nil
+}
