@@ -121,4 +121,3 @@ func openReader(in io.Reader) (packetSource, int, error) {
 	}
 	return r, int(r.Snaplen()), nil
 }
-
