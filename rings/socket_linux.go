@@ -71,13 +71,13 @@ func withDefaults(o Opts) Opts {
 	return o
 }
 
-func open(ifindex, queue int, o Opts, mode uint16) (s *Socket, err error) {
+func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 	where := fmt.Sprintf("rings: open ifindex %d queue %d", ifindex, queue)
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: socket(AF_XDP): %w (needs CAP_NET_RAW and a kernel with CONFIG_XDP_SOCKETS)", where, err)
 	}
-	s = &Socket{fd: fd}
+	s := &Socket{fd: fd}
 	defer func() {
 		if err != nil {
 			s.release()
