@@ -198,7 +198,41 @@ func verdictCases() []verdictCase {
 		{"drop/malformed: plain TCP without ports", plainEdit(vipWeb, 6, nil, nil), true},
 		{"tx: plain GRE to a VIP (not local) is the plain form", ether(0x0800, ip4(router, vipAll, 47, greHdr(0, 0x0800, tcp(vipWeb, 80)), nil)), true},
 		{"drop/no_backend: plain", ether(0x0800, tcp(vipDead, 443)), true},
+
+		// Drop rows whose frame would be a pass if the check were missing
+		// or came later: they pin the order of the steps.
+		{"drop/unsupported: GRE routing bit, inner not to a VIP", greNoVIP(0x4000, 0x0800, nil), true},
+		{"drop/unsupported: GRE version 1, inner not to a VIP", greNoVIP(0x0001, 0x0800, nil), true},
+		{"drop/unsupported: GRE reserved bit, inner not to a VIP", greNoVIP(0x0040, 0x0800, nil), true},
+		{"drop/unsupported: GRE protocol IPv6, inner not to a VIP", greNoVIP(0, 0x86dd, nil), true},
+		{"drop/fragment: outer MF, inner not to a VIP", greNoVIP(0, 0x0800, set16(6, 0x2000)), true},
+		{"drop/fragment: outer offset, inner not to a VIP", greNoVIP(0, 0x0800, set16(6, 0x0100)), true},
+		{"drop/malformed: outer total length past frame, inner not to a VIP", greNoVIP(0, 0x0800, set16(2, 1000)), true},
+		{"drop/malformed: outer version 5, inner not to a VIP", greNoVIP(0, 0x0800, func(h []byte) { h[0] = 0x55 }), true},
+		{"drop/malformed: inner version 6, not to a VIP", innerEdit(other, 6, l4(1, 80, 8), func(h []byte) { h[0] = 0x65 }), true},
+		{"drop/malformed: inner IHL past region, not to a VIP", innerEdit(other, 6, l4(1, 80, 8), func(h []byte) { h[0] = 0x4f }), true},
+		{"drop/malformed: inner total length past region, not to a VIP", innerEdit(other, 6, l4(1, 80, 8), set16(2, 200)), true},
+		{"drop/malformed: inner total length < IHL*4, not to a VIP", innerEdit(other, 6, l4(1, 80, 8), set16(2, 12)), true},
+		{"drop/fragment: inner MF to a VIP port without a service", innerEdit(vipWeb, 6, l4(1, 81, 8), set16(6, 0x2000)), true},
+		{"drop/fragment: plain offset to a VIP port without a service", plainEdit(vipWeb, 6, l4(1, 81, 8), set16(6, 0x0001)), true},
+		{"drop/malformed: inner TCP port cut by total length (port 81 in padding)",
+			greIn(append(ip4(client, vipWeb, 6, []byte{0, 1, 0}, nil), 0x51, 0, 0, 0)), true},
+		{"drop/malformed: plain TCP port cut by total length (port 81 in padding)",
+			ether(0x0800, append(ip4(client, vipWeb, 6, []byte{0, 1, 0}, nil), 0x51, 0, 0, 0)), true},
+		{"pass/no_service: inner ports beyond the inner packet are not read",
+			greIn(append(ip4(client, vipWeb, 6, l4(1, 81, 0), nil), 0, 80)), false},
+		{"pass/no_service: GRE C|K|S, inner (after 16 bytes) not to a VIP",
+			ether(0x0800, ip4(router, local, 47, greHdr(0xb000, 0x0800, tcp(other, 80)), nil)), false},
+		{"pass/no_service: GRE K, inner (after 8 bytes) not to a VIP",
+			ether(0x0800, ip4(router, local, 47, greHdr(0x2000, 0x0800, tcp(other, 80)), nil)), false},
 	}
+}
+
+// greNoVIP is GRE to the local address carrying TCP to a host that is not
+// a VIP (a pass/no_service frame), with GRE flags/protocol and an outer
+// header edit applied.
+func greNoVIP(flags, proto uint16, outer func([]byte)) []byte {
+	return ether(0x0800, ip4(router, local, 47, greHdr(flags, proto, tcp(other, 80)), outer))
 }
 
 func greInFlags(flags, proto uint16) []byte {
