@@ -99,9 +99,14 @@ func (s *Socket) ZeroCopy() bool { return s.zeroCopy }
 // Frame returns the whole UMEM frame holding addr (len == FrameSize) and
 // addr's offset inside it. The packet of an rx Desc d is
 // buf[off : off+int(d.Len)].
+//
+// An address outside the UMEM yields (nil, 0).
 func (s *Socket) Frame(addr uint64) (buf []byte, off int) {
 	base := addr &^ s.frameMask
 	end := base + s.frameMask + 1
+	if end > uint64(len(s.umem)) {
+		return nil, 0
+	}
 	return s.umem[base:end:end], int(addr & s.frameMask)
 }
 

@@ -428,3 +428,13 @@ func TestFreeStack(t *testing.T) {
 		t.Fatal("LIFO")
 	}
 }
+
+func TestFrameOutside(t *testing.T) {
+	s, _ := newFake(t, smallOpts(), 0)
+	if buf, off := s.Frame(64 * 2048); buf != nil || off != 0 {
+		t.Errorf("Frame past the UMEM = %d bytes, %d", len(buf), off)
+	}
+	if buf, off := s.Frame(63*2048 + 5); len(buf) != 2048 || off != 5 {
+		t.Errorf("last frame = %d bytes, %d", len(buf), off)
+	}
+}
