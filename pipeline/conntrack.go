@@ -29,14 +29,17 @@ type ctEntry struct {
 }
 
 // ctWays is the associativity: a flow lives in one of ctWays slots of its
-// bucket, so a lookup touches at most ctWays consecutive entries.
+// bucket, so a lookup touches at most ctWays consecutive entries (two cache
+// lines).
 const ctWays = 4
+
+type ctBucket [ctWays]ctEntry
 
 // Conntrack is a per-core, fixed-size, set-associative connection table.
 // It is written only by its worker; nothing else touches it. When a bucket
 // is full, the least recently seen entry is replaced.
 type Conntrack struct {
-	entries    []ctEntry
+	buckets    []ctBucket
 	bucketMask uint32
 	tcpTimeout uint32 // seconds
 	udpTimeout uint32
@@ -56,7 +59,7 @@ func NewConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration) (*Conntr
 		n <<= 1
 	}
 	return &Conntrack{
-		entries:    make([]ctEntry, n),
+		buckets:    make([]ctBucket, n/ctWays),
 		bucketMask: n/ctWays - 1,
 		tcpTimeout: secs(tcpTimeout),
 		udpTimeout: secs(udpTimeout),
@@ -80,12 +83,14 @@ func (c *Conntrack) timeout(proto uint8) uint32 {
 
 // lookup returns the bucket's entries and the index of key in it, or -1.
 // now is in seconds since the epoch of this table and is never 0.
-func (c *Conntrack) lookup(h uint64, k flowKey, now uint32) (*[ctWays]ctEntry, int) {
-	b := (*[ctWays]ctEntry)(c.entries[(uint32(h)&c.bucketMask)*ctWays:])
-	to := c.timeout(k.proto())
+func (c *Conntrack) lookup(h uint64, k flowKey, now uint32) (*ctBucket, int) {
+	b := &c.buckets[uint32(h)&c.bucketMask]
 	for i := range b {
 		e := &b[i]
-		if e.key == k && e.last != 0 && now-e.last <= to {
+		if e.key == k && e.last != 0 {
+			if now-e.last > c.timeout(k.proto()) {
+				break
+			}
 			return b, i
 		}
 	}
@@ -94,7 +99,7 @@ func (c *Conntrack) lookup(h uint64, k flowKey, now uint32) (*[ctWays]ctEntry, i
 
 // insert records key → backend in the bucket, reusing an empty or expired
 // slot, else the least recently seen one.
-func (c *Conntrack) insert(b *[ctWays]ctEntry, k flowKey, backend uint16, addr, now uint32) {
+func (c *Conntrack) insert(b *ctBucket, k flowKey, backend uint16, addr, now uint32) {
 	victim := 0
 	oldest := ^uint32(0)
 	to := c.timeout(k.proto())
@@ -117,4 +122,4 @@ func (c *Conntrack) insert(b *[ctWays]ctEntry, k flowKey, backend uint16, addr, 
 }
 
 // Len returns the number of slots.
-func (c *Conntrack) Len() int { return len(c.entries) }
+func (c *Conntrack) Len() int { return len(c.buckets) * ctWays }

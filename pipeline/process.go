@@ -3,7 +3,6 @@ package pipeline
 import (
 	"encoding/binary"
 
-	"github.com/rail-lb/rail/maglev"
 	"github.com/rail-lb/rail/pipeline/header"
 )
 
@@ -44,12 +43,56 @@ func (w *Worker) Process(p *Packet) Result {
 	return r
 }
 
+// fastLen is the prefix of a canonical GRE-in frame the fast path reads:
+// Ethernet, a 20-byte outer IPv4, a 4-byte GRE, a 20-byte inner IPv4 and
+// the ports.
+const fastLen = outerLen + header.IPv4MinLen + header.PortsLen
+
 func (w *Worker) process(p *Packet) Result {
-	s := w.snap
-	buf, off := p.Buf, p.Off
-	if uint(off) > uint(len(buf)) || uint(p.Len) > uint(len(buf)-off) {
+	buf, off, n := p.Buf, p.Off, p.Len
+	if uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) {
 		return Result{Verdict: Drop, Reason: Malformed}
 	}
+	if n < fastLen {
+		return w.processGeneral(p)
+	}
+	// Fast path: the frame every router sends — GRE to us with no options
+	// or flags around an option-less, unfragmented inner TCP or UDP packet.
+	// It reads fixed offsets of one array and so needs no bounds checks;
+	// anything else takes processGeneral, which decides the same way
+	// (TestFastPathMatchesGeneral).
+	s := w.snap
+	f := (*[fastLen]byte)(buf[off:])
+	otl := int(be.Uint16(f[16:]))
+	itl := int(be.Uint16(f[40:]))
+	proto := f[47]
+	if be.Uint32(f[12:])>>8 != 0x08_00_45 || f[23] != header.ProtoGRE ||
+		be.Uint32(f[30:]) != s.local || be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+		be.Uint32(f[34:]) != header.EtherTypeIPv4 || f[38] != 0x45 ||
+		be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+		(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
+		otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n {
+		return w.processGeneral(p)
+	}
+	idst := be.Uint32(f[54:])
+	ports := be.Uint32(f[58:])
+	si, ok := s.lookupService(idst, uint16(ports), proto)
+	if !ok {
+		return Result{Verdict: Pass, Reason: NoService}
+	}
+	macs := *(*[12]byte)(f[:12])
+	key := makeFlowKey(be.Uint32(f[50:]), idst, ports, proto)
+	r := w.forward(s, si, key, (*[outerLen]byte)(f[:outerLen]), &macs, uint32(otl), be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF)
+	if r.Verdict == Tx {
+		p.Len = header.EthernetLen + otl
+	}
+	return r
+}
+
+// processGeneral follows docs/verdicts.md step by step for any frame.
+func (w *Worker) processGeneral(p *Packet) Result {
+	s := w.snap
+	buf, off := p.Buf, p.Off
 	b := buf[off : off+p.Len]
 	if len(b) < ethIPv4Len {
 		if len(b) < header.EthernetLen || be.Uint16(b[12:]) != header.EtherTypeIPv4 {
@@ -128,9 +171,28 @@ func (w *Worker) process(p *Packet) Result {
 	if !ok {
 		return Result{Verdict: Pass, Reason: NoService}
 	}
-	svc := &s.services[si]
-
+	// The inner packet stays where it is; the new headers end right before it.
+	start := off + innerAt - outerLen
+	if start < 0 {
+		return Result{Verdict: Drop, Reason: NoHeadroom}
+	}
+	macs := *(*[12]byte)(hdr[:12]) // ingress dst, src: the new headers may overwrite them
+	out := buf[start : off+innerAt+tl]
 	key := makeFlowKey(be.Uint32(in[12:]), idst, ports, proto)
+	r := w.forward(s, si, key, (*[outerLen]byte)(out), &macs, uint32(EncapLen+tl), be.Uint16(in[4:]), fragWord&header.IPv4FlagDF)
+	if r.Verdict == Tx {
+		p.Off, p.Len = start, len(out)
+	}
+	return r
+}
+
+// forward picks the backend for a flow of service si — the connection
+// table first, then the service's Maglev table — and writes the egress
+// Ethernet, outer IPv4 and GRE headers into o. macs are the ingress
+// frame's destination and source MACs; total, id and df go into the outer
+// IPv4 header.
+func (w *Worker) forward(s *Snapshot, si uint16, key flowKey, o *[outerLen]byte, macs *[12]byte, total uint32, id, df uint16) Result {
+	svc := &s.services[si]
 	h := flowHash(key, s.k0, s.k1)
 	bucket, slot := w.ct.lookup(h, key, w.now)
 	var bi uint16
@@ -145,24 +207,13 @@ func (w *Worker) process(p *Packet) Result {
 	}
 	w.misses++
 	bi = svc.table.Lookup(h)
-	if bi == maglev.NoBackend || int(bi) >= len(svc.backends) {
+	if int(bi) >= len(svc.backends) { // maglev.NoBackend included
 		return Result{Verdict: Drop, Reason: NoBackend}
 	}
 	w.ct.insert(bucket, key, bi, svc.backends[bi].addr, w.now)
 
 rewrite:
 	bk := &svc.backends[bi]
-	// The inner packet stays where it is; the new headers end right before it.
-	start := off + innerAt - outerLen
-	if start < 0 {
-		return Result{Verdict: Drop, Reason: NoHeadroom}
-	}
-	id := be.Uint16(in[4:])
-	df := fragWord & header.IPv4FlagDF
-	macs := *(*[12]byte)(hdr[:12]) // ingress dst, src: they may be overwritten below
-
-	out := buf[start : off+innerAt+tl]
-	o := (*[outerLen]byte)(out)
 	if s.nextHop == NextHopMAC {
 		*(*[6]byte)(o[0:6]) = s.hopMAC
 	} else {
@@ -171,7 +222,6 @@ rewrite:
 	*(*[6]byte)(o[6:12]) = *(*[6]byte)(macs[0:6])
 	o[12], o[13] = 0x08, 0x00
 	*(*[EncapLen]byte)(o[header.EthernetLen:]) = bk.hdr
-	total := uint32(EncapLen + tl)
 	be.PutUint16(o[16:], uint16(total))
 	be.PutUint16(o[18:], id)
 	be.PutUint16(o[20:], df)
@@ -179,8 +229,6 @@ rewrite:
 	sum = sum&0xffff + sum>>16
 	sum = sum&0xffff + sum>>16
 	be.PutUint16(o[24:], ^uint16(sum))
-
-	p.Off, p.Len = start, len(out)
 	w.countBackend(bk.id)
 	return Result{Verdict: Tx, Service: si, Backend: bi}
 }
