@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
 
@@ -66,6 +67,12 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 			writeXSKStats(w, lx, xs)
 		}
 	}
+	// The data path runs with the collector off; this shows it stays off.
+	gc := []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	rtmetrics.Read(gc)
+	if gc[0].Value.Kind() == rtmetrics.KindUint64 {
+		metrics.WriteCounterUint64(w, "rail_gc_cycles_total", gc[0].Value.Uint64())
+	}
 	if m.Snap == nil {
 		return
 	}
@@ -96,6 +103,7 @@ func (m *Metrics) Serve(addr string) (*http.Server, error) {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		m.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w)
 	})
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln)

@@ -392,6 +392,10 @@ func TestLabForwardsGRE(t *testing.T) {
 
 	const flows, reps = 60, 4
 	sent := greFrames(t, flows, reps)
+	gcBefore, ok := scrape(t)["rail_gc_cycles_total"]
+	if !ok {
+		t.Fatal("no rail_gc_cycles_total in the metrics")
+	}
 	capt := startCapture(t, "ip proto 47")
 	sendTrafgen(t, sent)
 
@@ -424,6 +428,10 @@ func TestLabForwardsGRE(t *testing.T) {
 	}
 	if got := sum(m, "rail_service_backend_packets_total"); got != float64(len(sent)) {
 		t.Errorf("per-backend counters sum to %v, want %d", got, len(sent))
+	}
+	// After start-up the collector is off: forwarding runs no GC cycle.
+	if gc := m["rail_gc_cycles_total"]; gc != gcBefore {
+		t.Errorf("%v garbage-collection cycles while forwarding", gc-gcBefore)
 	}
 	if got := sum(m, `rail_umem_frames{queue="0"`); got != 4096 {
 		t.Errorf("UMEM frames add up to %v, want 4096", got)
