@@ -76,13 +76,13 @@ func (w *Worker) process(p *Packet) Result {
 	}
 	idst := be.Uint32(f[54:])
 	ports := be.Uint32(f[58:])
-	si, ok := s.lookupService(idst, uint16(ports), proto)
-	if !ok {
+	sl := s.lookupService(idst, uint16(ports), proto)
+	if sl == nil {
 		return Result{Verdict: Pass, Reason: NoService}
 	}
 	macs := *(*[12]byte)(f[:12])
 	key := makeFlowKey(be.Uint32(f[50:]), idst, ports, proto)
-	r := w.forward(s, si, key, (*[outerLen]byte)(f[:outerLen]), &macs, uint32(otl), be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF)
+	r := w.forward(s, sl, key, (*[outerLen]byte)(f[:outerLen]), &macs, uint32(otl), be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF)
 	if r.Verdict == Tx {
 		p.Len = header.EthernetLen + otl
 	}
@@ -167,8 +167,8 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		}
 		ports = be.Uint32(region[hl:])
 	}
-	si, ok := s.lookupService(idst, uint16(ports), proto)
-	if !ok {
+	sl := s.lookupService(idst, uint16(ports), proto)
+	if sl == nil {
 		return Result{Verdict: Pass, Reason: NoService}
 	}
 	// The inner packet stays where it is; the new headers end right before it.
@@ -179,20 +179,20 @@ func (w *Worker) processGeneral(p *Packet) Result {
 	macs := *(*[12]byte)(hdr[:12]) // ingress dst, src: the new headers may overwrite them
 	out := buf[start : off+innerAt+tl]
 	key := makeFlowKey(be.Uint32(in[12:]), idst, ports, proto)
-	r := w.forward(s, si, key, (*[outerLen]byte)(out), &macs, uint32(EncapLen+tl), be.Uint16(in[4:]), fragWord&header.IPv4FlagDF)
+	r := w.forward(s, sl, key, (*[outerLen]byte)(out), &macs, uint32(EncapLen+tl), be.Uint16(in[4:]), fragWord&header.IPv4FlagDF)
 	if r.Verdict == Tx {
 		p.Off, p.Len = start, len(out)
 	}
 	return r
 }
 
-// forward picks the backend for a flow of service si — the connection
+// forward picks the backend for a flow of the service in slot sl — the connection
 // table first, then the service's Maglev table — and writes the egress
 // Ethernet, outer IPv4 and GRE headers into o. macs are the ingress
 // frame's destination and source MACs; total, id and df go into the outer
 // IPv4 header.
-func (w *Worker) forward(s *Snapshot, si uint16, key flowKey, o *[outerLen]byte, macs *[12]byte, total uint32, id, df uint16) Result {
-	svc := &s.services[si]
+func (w *Worker) forward(s *Snapshot, sl *svcSlot, key flowKey, o *[outerLen]byte, macs *[12]byte, total uint32, id, df uint16) Result {
+	svc := sl.svc
 	h := flowHash(key, s.k0, s.k1)
 	bucket, slot := w.ct.lookup(h, key, w.now)
 	var bi uint16
@@ -230,5 +230,5 @@ rewrite:
 	sum = sum&0xffff + sum>>16
 	be.PutUint16(o[24:], ^uint16(sum))
 	w.countBackend(bk.id)
-	return Result{Verdict: Tx, Service: si, Backend: bi}
+	return Result{Verdict: Tx, Service: sl.idx, Backend: bi}
 }

@@ -92,6 +92,7 @@ type backend struct {
 
 type svcSlot struct {
 	key uint64 // svcKey(...); 0 = empty
+	svc *service
 	idx uint16
 }
 
@@ -121,6 +122,7 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 	s.svcSlots = make([]svcSlot, n)
 	s.vipSlots = make([]uint32, n)
 	s.svcMask, s.vipMask = uint32(n-1), uint32(n-1)
+	s.services = make([]service, len(c.Services))
 	for i, sc := range c.Services {
 		if !sc.VIP.Is4() {
 			return nil, fmt.Errorf("service %q: VIP %v is not IPv4", sc.Name, sc.VIP)
@@ -129,15 +131,15 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		if vip == 0 || vip == s.local {
 			return nil, fmt.Errorf("service %q: VIP %v cannot be used", sc.Name, sc.VIP)
 		}
-		if !s.insertService(svcKey(vip, sc.Port, sc.Proto), uint16(i)) {
-			return nil, fmt.Errorf("service %q: duplicate (vip, port, protocol)", sc.Name)
-		}
-		s.insertVIP(vip)
 		svc, err := buildService(s.local, sc, c.Seed)
 		if err != nil {
 			return nil, err
 		}
-		s.services = append(s.services, svc)
+		s.services[i] = svc
+		if !s.insertService(svcKey(vip, sc.Port, sc.Proto), uint16(i)) {
+			return nil, fmt.Errorf("service %q: duplicate (vip, port, protocol)", sc.Name)
+		}
+		s.insertVIP(vip)
 	}
 	return s, nil
 }
@@ -180,7 +182,7 @@ func (s *Snapshot) insertService(k uint64, idx uint16) bool {
 	for i := slotHash(k) & s.svcMask; ; i = (i + 1) & s.svcMask {
 		switch s.svcSlots[i].key {
 		case 0:
-			s.svcSlots[i] = svcSlot{key: k, idx: idx}
+			s.svcSlots[i] = svcSlot{key: k, svc: &s.services[idx], idx: idx}
 			return true
 		case k:
 			return false
@@ -212,13 +214,13 @@ func (s *Snapshot) isVIP(addr uint32) bool {
 	}
 }
 
-func (s *Snapshot) findService(k uint64) (uint16, bool) {
+func (s *Snapshot) findService(k uint64) *svcSlot {
 	for i := slotHash(k) & s.svcMask; ; i = (i + 1) & s.svcMask {
-		switch s.svcSlots[i].key {
+		switch sl := &s.svcSlots[i]; sl.key {
 		case k:
-			return s.svcSlots[i].idx, true
+			return sl
 		case 0:
-			return 0, false
+			return nil
 		}
 	}
 }
@@ -226,23 +228,23 @@ func (s *Snapshot) findService(k uint64) (uint16, bool) {
 // lookupService finds the service for a destination, most specific first:
 // (vip, port, proto), (vip, port, any), (vip, 0, proto), (vip, 0, any).
 // The exact match is tried inline; the fallbacks live in lookupWild.
-func (s *Snapshot) lookupService(vip uint32, port uint16, proto uint8) (uint16, bool) {
+func (s *Snapshot) lookupService(vip uint32, port uint16, proto uint8) *svcSlot {
 	k := svcKey(vip, port, proto)
 	if sl := &s.svcSlots[slotHash(k)&s.svcMask]; sl.key == k {
-		return sl.idx, true
+		return sl
 	}
 	return s.lookupWild(vip, port, proto)
 }
 
-func (s *Snapshot) lookupWild(vip uint32, port uint16, proto uint8) (uint16, bool) {
-	if i, ok := s.findService(svcKey(vip, port, proto)); ok {
-		return i, true
+func (s *Snapshot) lookupWild(vip uint32, port uint16, proto uint8) *svcSlot {
+	if sl := s.findService(svcKey(vip, port, proto)); sl != nil {
+		return sl
 	}
-	if i, ok := s.findService(svcKey(vip, port, 0)); ok {
-		return i, true
+	if sl := s.findService(svcKey(vip, port, 0)); sl != nil {
+		return sl
 	}
-	if i, ok := s.findService(svcKey(vip, 0, proto)); ok {
-		return i, true
+	if sl := s.findService(svcKey(vip, 0, proto)); sl != nil {
+		return sl
 	}
 	return s.findService(svcKey(vip, 0, 0))
 }
