@@ -90,6 +90,17 @@ func NewWorkload(flows, payload int) (*Workload, error) {
 // changes the work Process does.
 func RunPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int) PipelineResult {
 	start := time.Now()
+	return runPipeline(w, s, wl, packets, batch, start)
+}
+
+// WarmUp sends every flow of the workload through w once, untimed, so that
+// a following RunPipeline measures the steady state: connection entries
+// exist and the pages of the connection table they live in are mapped.
+func WarmUp(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload) {
+	runPipeline(w, s, wl, len(wl.packets), 64, time.Now())
+}
+
+func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int, start time.Time) PipelineResult {
 	w.Begin(s, start)
 	var tx uint64
 	n := len(wl.packets)

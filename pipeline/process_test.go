@@ -294,3 +294,22 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("Process+Flush allocates %v times per packet", allocs)
 	}
 }
+
+// BenchmarkProcess forwards one GRE frame over and over (a conntrack hit
+// every time); railbench pipeline and bench.BenchmarkProcess spread the
+// packets over many flows.
+func BenchmarkProcess(b *testing.B) {
+	w := newTestWorker(b, testConfig())
+	frame := greFrame(b, defaultInner(), nil)
+	p := packetFor(frame)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		copy(p.Buf[testHeadroom:], frame[:outerLen])
+		p.Off, p.Len = testHeadroom, len(frame)
+		w.Process(p)
+		if i&63 == 63 {
+			w.Flush()
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+}

@@ -50,6 +50,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	payload := fs.Int("payload", 18, "TCP payload bytes per packet")
 	batch := fs.Int("batch", 64, "packets between counter flushes, as the live worker's batch")
 	entries := fs.Uint("conntrack-entries", 1<<20, "connection table entries")
+	warm := fs.Bool("warmup", true, "send every flow once, untimed, before the timed run (steady state: connection entries exist)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,11 +79,14 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "%v", err)
 	}
 	w := pipeline.NewWorker(ct)
+	if *warm {
+		bench.WarmUp(w, snap, wl)
+	}
 	r := bench.RunPipeline(w, snap, wl, *packets, *batch)
 	if r.Tx != uint64(r.Packets) {
 		return fail(stderr, "only %d of %d packets were forwarded", r.Tx, r.Packets)
 	}
-	fmt.Fprintf(stdout, "packets:   %d over %d flows, %d backends, %d-byte frames\n", r.Packets, r.Flows, *backends, bench.GREFrameLen(*payload))
+	fmt.Fprintf(stdout, "packets:   %d over %d flows, %d backends, %d-byte frames, warm-up %v\n", r.Packets, r.Flows, *backends, bench.GREFrameLen(*payload), *warm)
 	fmt.Fprintf(stdout, "elapsed:   %v\n", r.Elapsed.Round(time.Microsecond))
 	fmt.Fprintf(stdout, "rate:      %.0f packets/s\n", r.PacketsPerSecond())
 	fmt.Fprintf(stdout, "per packet: %.1f ns\n", r.NsPerPacket())
