@@ -1,5 +1,3 @@
-// Command railbench measures Rail. `railbench pipeline` runs the production
-// per-packet function over synthetic frames in memory.
 package main
 
 import (

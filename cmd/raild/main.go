@@ -1,6 +1,3 @@
-// Command raild is the Rail forwarder: `raild run` attaches to a NIC and
-// forwards, `raild replay` runs the same pipeline over a pcap, and
-// `raild check` validates a configuration file. See SPEC.md §2.
 package main
 
 import (

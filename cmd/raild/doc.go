@@ -1,0 +1,22 @@
+// Command raild is the Rail forwarder.
+//
+//	raild run    --config FILE
+//	raild replay --config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]
+//	raild check  --config FILE
+//
+// run loads the XDP steering program, opens one AF_XDP socket per NIC
+// queue, starts one worker per queue on a goroutine locked to a pinned OS
+// thread, serves metrics, and forwards until SIGINT or SIGTERM; then it
+// stops the workers and detaches, so the NIC goes back to the kernel. The
+// program is attached through a bpf_link: if raild dies, the kernel
+// detaches it too.
+//
+// replay runs the same pipeline.Worker.Process over an Ethernet pcap, for
+// tests and for answering "what would Rail do with this capture".
+//
+// check validates a configuration file and prints every problem with its
+// line and column; nothing is attached.
+//
+// raild is wiring only: the work is in packages rings, pipeline, maglev,
+// pin and control.
+package main
