@@ -59,8 +59,10 @@ type node struct {
 	plan   pin.Plan
 	snap   atomic.Pointer[pipeline.Snapshot]
 	stop   atomic.Bool
-	done   []<-chan error
-	errors chan error
+	// exited gets one value per started worker when it ends: nil after a
+	// requested stop, else why it ended (a pinning error).
+	exited  chan error
+	started int
 }
 
 func serve(cfg *control.Config, log *slog.Logger) (err error) {
@@ -99,7 +101,7 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 		return err
 	}
 
-	n := &node{log: log, plan: plan, errors: make(chan error, len(plan))}
+	n := &node{log: log, plan: plan, exited: make(chan error, len(plan))}
 	n.snap.Store(snap)
 	defer n.close()
 
@@ -153,7 +155,18 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 
 	for i, a := range plan {
 		l := n.loops[i]
-		n.done = append(n.done, pin.Go(a.CPU, func() { l.Run(&n.stop) }))
+		done := pin.Go(a.CPU, func() { l.Run(&n.stop) })
+		n.started++
+		go func() {
+			err := <-done
+			if err == nil && !n.stop.Load() {
+				err = fmt.Errorf("queue %d: worker stopped", a.Queue)
+			}
+			if err != nil {
+				err = fmt.Errorf("queue %d on cpu %d: %w", a.Queue, a.CPU, err)
+			}
+			n.exited <- err
+		}()
 	}
 	// Everything the data path needs is allocated: no more collections.
 	debug.SetGCPercent(-1)
@@ -165,7 +178,8 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 	select {
 	case s := <-sig:
 		log.Info("stopping", "signal", s.String())
-	case err := <-n.errors:
+	case err := <-n.exited:
+		n.started--
 		return err
 	}
 	return nil
@@ -175,9 +189,9 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 // kernel) and closes the sockets, logging what each queue did.
 func (n *node) close() {
 	n.stop.Store(true)
-	for i, d := range n.done {
-		if err := <-d; err != nil {
-			n.log.Error("worker", "queue", n.plan[i].Queue, "err", err)
+	for ; n.started > 0; n.started-- {
+		if err := <-n.exited; err != nil {
+			n.log.Error("worker", "err", err)
 		}
 	}
 	if n.steer != nil {
