@@ -1,0 +1,50 @@
+# Rail — make targets. `make test` and `make demo` need root (network
+# namespaces, XDP, AF_XDP); CI runs them as root with CI=true.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOFLAGS_TEST ?=
+SHELL_SCRIPTS := $(wildcard tools/*.sh) .ci/run
+
+.PHONY: all build test lint shellcheck demo generate bench clean
+
+all: build
+
+build:
+	$(GO) build -o bin/raild ./cmd/raild
+	$(GO) build -o bin/railbench ./cmd/railbench
+
+# lint first (gofmt, go vet, shellcheck), then every test; privileged tests
+# run when root, and must run (not skip) when CI=true.
+test: lint
+	$(GO) test $(GOFLAGS_TEST) ./...
+
+lint: shellcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
+	if [[ -n $$out ]]; then echo "gofmt: these files need 'gofmt -w':"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+shellcheck:
+	@if ! command -v shellcheck >/dev/null; then \
+		if [[ $${CI:-} == true ]]; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null; \
+		else \
+			echo "shellcheck not installed: skipping the shell scripts (apt-get install shellcheck)"; exit 0; \
+		fi; \
+	fi; \
+	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: $(SHELL_SCRIPTS) clean"
+
+# The whole thing in the veth lab: see tools/demo.sh --help.
+demo:
+	tools/demo.sh
+
+# Regenerates the XDP steering program's Go bindings (needs clang-14, libbpf-dev).
+generate:
+	$(GO) generate ./rings/...
+
+bench: build
+	bin/railbench pipeline --packets 1000000 --flows 10000
+	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/ ./maglev/
+
+clean:
+	rm -rf bin
