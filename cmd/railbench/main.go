@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/rail-lb/rail/bench"
@@ -48,6 +49,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	payload := fs.Int("payload", 18, "TCP payload bytes per packet")
 	batch := fs.Int("batch", 64, "packets between counter flushes, as the live worker's batch")
 	entries := fs.Uint("conntrack-entries", 1<<20, "connection table entries")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to this file (e.g. for cmd/*/default.pgo)")
 	warm := fs.Bool("warmup", true, "send every flow once, untimed, before the timed run (steady state: connection entries exist)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -80,7 +82,20 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	if *warm {
 		bench.WarmUp(w, snap, wl)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fail(stderr, "%v", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(stderr, "%v", err)
+		}
+	}
 	r := bench.RunPipeline(w, snap, wl, *packets, *batch)
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	if r.Tx != uint64(r.Packets) {
 		return fail(stderr, "only %d of %d packets were forwarded", r.Tx, r.Packets)
 	}
