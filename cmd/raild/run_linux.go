@@ -52,13 +52,13 @@ func cmdRun(args []string, stderr io.Writer) int {
 // node is a running raild: the steering program, one socket and worker per
 // queue, and the metrics endpoint.
 type node struct {
-	log    *slog.Logger
-	steer  *rings.Steer
-	socks  []*rings.Socket
-	loops  []*pipeline.Loop
-	plan   pin.Plan
-	snap   atomic.Pointer[pipeline.Snapshot]
-	stop   atomic.Bool
+	log   *slog.Logger
+	steer *rings.Steer
+	socks []*rings.Socket
+	loops []*pipeline.Loop
+	plan  pin.Plan
+	snap  atomic.Pointer[pipeline.Snapshot]
+	stop  atomic.Bool
 	// exited gets one value per started worker when it ends: nil after a
 	// requested stop, else why it ended (a pinning error).
 	exited  chan error
