@@ -202,7 +202,7 @@ ip netns exec "$gen_ns" tcpdump -i gen0 -nn -s 38 -B 32768 -w "$work/back.pcap" 
 	'ip proto 47 and src host 10.0.0.2' 2>"$work/tcpdump.err" &
 tcpdump_pid=$!
 for ((i = 0; i < 50; i++)); do
-	grep -q 'listening on' "$work/tcpdump.err" && break
+	grep -qs 'listening on' "$work/tcpdump.err" && break
 	sleep 0.1
 done
 
@@ -302,7 +302,8 @@ echo
 echo "================ Rail demo summary ================"
 echo "traffic      trafgen sent $sent frames in ${secs}s ($(pps "$sent") pps): $sent_gre GRE to 10.0.0.2 over $flows_note, $sent_not_ours not-ours UDP"
 echo "raild        received $rx frames on its AF_XDP socket(s), transmitted $tx ($(pps "$tx") pps forwarded)"
-echo "lost         $((lb_rx_dropped1 - lb_rx_dropped0)) frames dropped by lb0 before raild (veth rx_dropped; AF_XDP rx_dropped says $xsk_dropped)"
+lost=$((lb_rx_dropped1 - lb_rx_dropped0))
+echo "lost         $lost frames never reached raild (lb0 rx_dropped): the AF_XDP socket dropped $xsk_dropped (rx ring full or fill ring empty), veth's own rx ring the other $((lost - xsk_dropped))"
 echo "forwarded    captured on gen0: $captured GRE frames from 10.0.0.2 (tcpdump lost ${capture_drops:-?})"
 for dst in "${!per_backend[@]}"; do
 	echo "$dst ${per_backend[$dst]}"
