@@ -67,10 +67,11 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 	}
 	c := testConfig()
 	fast, general := newTestWorker(f, c), newTestWorker(f, c)
+	general.generalOnly = true
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		a, b := packetFor(frame), packetFor(frame)
 		ra := fast.process(a)
-		rb := general.processGeneral(b)
+		rb := general.process(b)
 		if ra != rb {
 			t.Fatalf("fast path %+v, general path %+v", ra, rb)
 		}
@@ -86,6 +87,7 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 func TestFastPathMatchesGeneral(t *testing.T) {
 	c := testConfig()
 	fast, general := newTestWorker(t, c), newTestWorker(t, c)
+	general.generalOnly = true
 	base := greFrame(t, defaultInner(), nil)
 	udp := defaultInner()
 	udp.proto, udp.dst, udp.dport = 17, backends[0], 53 // not a VIP: no service
@@ -99,7 +101,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 				for _, cut := range []int{0, 1, 4} {
 					in := m[:len(m)-cut]
 					a, b := packetFor(in), packetFor(in)
-					ra, rb := fast.process(a), general.processGeneral(b)
+					ra, rb := fast.process(a), general.process(b)
 					if ra != rb || a.Off != b.Off || a.Len != b.Len || !bytes.Equal(a.Buf, b.Buf) {
 						t.Fatalf("byte %d = %#x, cut %d: fast %+v, general %+v", i, v, cut, ra, rb)
 					}

@@ -46,6 +46,10 @@ type Worker struct {
 	txRingFull   uint64 // forwarded but the tx ring had no room: lost
 
 	stats *Stats
+
+	// generalOnly makes Process skip its fast path, so tests can compare
+	// the two.
+	generalOnly bool
 }
 
 // NewWorker returns a worker with its own connection table.
