@@ -29,21 +29,61 @@ type QueueStats struct {
 type Metrics struct {
 	Queues []QueueStats
 	Snap   *atomic.Pointer[pipeline.Snapshot]
+	// Steer, when set, adds the frames the XDP program left to the kernel
+	// to rail_pass_packets_total (the pipeline never sees those).
+	Steer *rings.Steer
+}
+
+type passKey struct {
+	queue, cpu int
+	reason     pipeline.Reason
 }
 
 // WritePrometheus writes every metric in the Prometheus text format.
 func (m *Metrics) WritePrometheus(w io.Writer) {
+	// Pass counts come from the workers (frames redirected to them that
+	// they passed) and from the XDP program (the usual case); both are
+	// per queue and CPU, and are summed per label set.
+	passes := map[passKey]uint64{}
+	var order []passKey
+	addPass := func(k passKey, n uint64) {
+		if _, ok := passes[k]; !ok {
+			order = append(order, k)
+		}
+		passes[k] += n
+	}
+	for _, q := range m.Queues {
+		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
+			if r.Verdict() == pipeline.Pass {
+				addPass(passKey{q.Queue, q.CPU, r}, q.Pipeline.Reasons[r].Load())
+			}
+		}
+	}
+	if m.Steer != nil {
+		qs := make([]int, len(m.Queues))
+		for i, q := range m.Queues {
+			qs[i] = q.Queue
+		}
+		if pcs, err := m.Steer.PassCounts(qs); err == nil {
+			for _, pc := range pcs {
+				addPass(passKey{pc.Queue, pc.CPU, pipeline.Reason(pc.Reason)}, pc.Packets)
+			}
+		}
+	}
+	for _, k := range order {
+		metrics.WriteCounterUint64(w, fmt.Sprintf(`rail_pass_packets_total{queue="%d",cpu="%d",reason="%v"}`, k.queue, k.cpu, k.reason), passes[k])
+	}
 	for _, q := range m.Queues {
 		lq := `queue="` + strconv.Itoa(q.Queue) + `",cpu="` + strconv.Itoa(q.CPU) + `"`
 		st := q.Pipeline
+		// rx counts what reached the worker; frames the XDP program passed
+		// are in rail_pass_packets_total only.
 		metrics.WriteCounterUint64(w, "rail_rx_packets_total{"+lq+"}", st.Packets())
 		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Reasons[pipeline.ReasonNone].Load()-st.TxRingFull.Load())
 		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
-			name := "rail_pass_packets_total"
 			if r.Verdict() == pipeline.Drop {
-				name = "rail_drop_packets_total"
+				metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
 			}
-			metrics.WriteCounterUint64(w, name+"{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
 		}
 		metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="tx_ring_full"}`, st.TxRingFull.Load())
 		lc := `cpu="` + strconv.Itoa(q.CPU) + `"`

@@ -21,8 +21,8 @@ func privileged(t *testing.T) {
 }
 
 // The XDP steering program and Process must agree on every frame: the
-// program redirects exactly what Process does not pass. One source of
-// truth: docs/verdicts.md.
+// program redirects exactly what Process does not pass, and gives the same
+// reason for what it passes. One source of truth: docs/verdicts.md.
 func TestSteerAgreesWithProcess(t *testing.T) {
 	privileged(t)
 	p, err := rings.LoadSteer()
@@ -44,12 +44,28 @@ func TestSteerAgreesWithProcess(t *testing.T) {
 	for _, tc := range verdictCases(t) {
 		w := newTestWorker(t, c)
 		r := w.Process(packetFor(tc.frame))
-		redirect, err := p.Run(tc.frame)
+		got, err := p.Classify(tc.frame)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if redirect != (r.Verdict != Pass) {
-			t.Errorf("%s: XDP redirect=%v but Process says %v/%v", tc.name, redirect, r.Verdict, r.Reason)
+		want := rings.Ours
+		if r.Verdict == Pass {
+			want = rings.PassReason(r.Reason)
+		}
+		if got != want {
+			t.Errorf("%s: XDP says %v but Process says %v/%v", tc.name, got, r.Verdict, r.Reason)
+		}
+	}
+}
+
+// The pass codes of the steering program are pipeline.Reason values.
+func TestPassReasonNumbers(t *testing.T) {
+	for _, c := range []struct {
+		x rings.PassReason
+		r Reason
+	}{{rings.PassNotIP, NotIP}, {rings.PassNotOurs, NotOurs}, {rings.PassNoService, NoService}} {
+		if uint8(c.x) != uint8(c.r) || c.x.String() != c.r.String() {
+			t.Errorf("rings %v (%d) vs pipeline %v (%d)", c.x, c.x, c.r, c.r)
 		}
 	}
 }

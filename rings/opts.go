@@ -106,10 +106,12 @@ type Opts struct {
 // 2048-entry rings and ZeroCopyAuto.
 func DefaultOpts() Opts {
 	return Opts{
-		FrameSize:      4096,
-		FrameCount:     4096,
-		Headroom:       0,
-		FillSize:       2048,
+		FrameSize:  4096,
+		FrameCount: 4096,
+		Headroom:   0,
+		// The fill ring holds every frame, so that at rest all of them
+		// wait for the kernel instead of half on the free stack.
+		FillSize:       4096,
 		CompletionSize: 2048,
 		RxSize:         2048,
 		TxSize:         2048,
@@ -247,3 +249,34 @@ var ErrClosed = errors.New("rings: closed")
 // ErrNotSupported is returned by Open and LoadSteer where AF_XDP and XDP
 // don't exist (any OS but Linux).
 var ErrNotSupported = errors.New("rings: AF_XDP and XDP need Linux")
+
+// PassReason is the steering program's answer for a frame: Ours (redirect
+// to the AF_XDP socket) or why the frame is left to the kernel. The pass
+// values are the same numbers as pipeline.Reason's NotIP, NotOurs and
+// NoService.
+type PassReason uint8
+
+const (
+	Ours PassReason = iota
+	PassNotIP
+	PassNotOurs
+	PassNoService
+	numPassReasons
+)
+
+// maxQueues is the number of queue slots of the program's pass counters.
+const maxQueues = 1024
+
+func (r PassReason) String() string {
+	switch r {
+	case Ours:
+		return "ours"
+	case PassNotIP:
+		return "not_ip"
+	case PassNotOurs:
+		return "not_ours"
+	case PassNoService:
+		return "no_service"
+	}
+	return fmt.Sprintf("PassReason(%d)", uint8(r))
+}

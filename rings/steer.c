@@ -50,8 +50,25 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
-#define NOT_OURS 0
-#define OURS 1
+// decide() answers OURS or the pass reason. The pass codes are the same
+// numbers as pipeline.Reason's NotIP, NotOurs and NoService.
+#define OURS 0
+#define NOT_IP 1
+#define NOT_OURS 2
+#define NO_SERVICE 3
+#define PASS_REASONS 4
+
+#define MAX_QUEUES 1024
+
+// passes counts the frames left to the kernel, per CPU, at index
+// queue * PASS_REASONS + reason: the pipeline never sees them, so this is
+// where rail_pass_packets_total gets them from.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_QUEUES * PASS_REASONS);
+	__type(key, __u32);
+	__type(value, __u64);
+} passes SEC(".maps");
 
 #define ETH_LEN 14
 #define IPPROTO_GRE_ 47
@@ -102,7 +119,7 @@ static __always_inline int inner(const __u8 *in, __u32 region, const __u8 *end, 
 		return OURS; // malformed
 	__u32 dst = raw32(in + 16);
 	if (gre && !is_vip(dst))
-		return NOT_OURS; // pass no_service
+		return NO_SERVICE; // pass no_service
 	if (be16(in + 6) & 0x3fff)
 		return OURS; // fragment (MF or offset)
 	__u8 proto = in[9];
@@ -116,7 +133,7 @@ static __always_inline int inner(const __u8 *in, __u32 region, const __u8 *end, 
 		__builtin_memcpy(&dport, l4 + 2, 2);
 	}
 	if (!has_service(dst, dport, proto))
-		return NOT_OURS; // pass no_service
+		return NO_SERVICE; // pass no_service
 	return OURS;         // tx, or drop no_backend
 }
 
@@ -125,11 +142,13 @@ static __always_inline int decide(struct xdp_md *ctx)
 	const __u8 *data = (const __u8 *)(long)ctx->data;
 	const __u8 *end = (const __u8 *)(long)ctx->data_end;
 
-	// Steps 1 and 2: both pass, so check the length first.
+	// Steps 1 and 2.
+	if (data + ETH_LEN > end)
+		return NOT_IP;
+	if (data[12] != 0x08 || data[13] != 0x00)
+		return NOT_IP;
 	if (data + ETH_LEN + 20 > end)
 		return NOT_OURS;
-	if (data[12] != 0x08 || data[13] != 0x00)
-		return NOT_OURS; // not_ip
 	__u32 len = end - data;
 	const __u8 *ip = data + ETH_LEN;
 	__u32 dst = raw32(ip + 16);
@@ -177,16 +196,21 @@ static __always_inline int decide(struct xdp_md *ctx)
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
-	if (decide(ctx) == OURS)
+	int d = decide(ctx);
+	if (d == OURS)
 		return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
+	__u32 k = (ctx->rx_queue_index % MAX_QUEUES) * PASS_REASONS + (__u32)d;
+	__u64 *n = bpf_map_lookup_elem(&passes, &k);
+	if (n)
+		*n += 1;
 	return XDP_PASS;
 }
 
-// steer_probe is the same decision, answered as a return code (XDP_TX for
-// ours, XDP_PASS otherwise), so that BPF_PROG_TEST_RUN can observe it
-// without a socket in the XSKMAP. Never attached.
+// steer_probe is the same decision, answered as its code (OURS or the
+// pass reason) so that BPF_PROG_TEST_RUN can observe it without a socket in
+// the XSKMAP and without counting. Never attached.
 SEC("xdp")
 int steer_probe(struct xdp_md *ctx)
 {
-	return decide(ctx) == OURS ? XDP_TX : XDP_PASS;
+	return decide(ctx);
 }

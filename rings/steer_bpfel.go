@@ -26,6 +26,7 @@ type steerServiceKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	steerMapLocals      = "locals"
+	steerMapPasses      = "passes"
 	steerMapServices    = "services"
 	steerMapVips        = "vips"
 	steerMapXsks        = "xsks"
@@ -84,6 +85,7 @@ type steerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type steerMapSpecs struct {
 	Locals   *ebpf.MapSpec `ebpf:"locals"`
+	Passes   *ebpf.MapSpec `ebpf:"passes"`
 	Services *ebpf.MapSpec `ebpf:"services"`
 	Vips     *ebpf.MapSpec `ebpf:"vips"`
 	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
@@ -116,6 +118,7 @@ func (o *steerObjects) Close() error {
 // It can be passed to loadSteerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type steerMaps struct {
 	Locals   *ebpf.Map `ebpf:"locals"`
+	Passes   *ebpf.Map `ebpf:"passes"`
 	Services *ebpf.Map `ebpf:"services"`
 	Vips     *ebpf.Map `ebpf:"vips"`
 	Xsks     *ebpf.Map `ebpf:"xsks"`
@@ -124,6 +127,7 @@ type steerMaps struct {
 func (m *steerMaps) Close() error {
 	return _SteerClose(
 		m.Locals,
+		m.Passes,
 		m.Services,
 		m.Vips,
 		m.Xsks,

@@ -227,25 +227,63 @@ func (p *Steer) Attach(ifindex int, mode XDPMode) (XDPMode, error) {
 
 // Run feeds one frame to the decision (BPF_PROG_TEST_RUN of steer_probe,
 // which shares steer's decide() and needs no socket) and reports whether
-// the steering program would redirect it. Frames shorter than an Ethernet
-// header never reach XDP and the kernel's test run refuses them; Run
-// answers false for them (verdicts.md row 1, pass not_ip) without running
-// the program.
+// the steering program would redirect it.
 func (p *Steer) Run(frame []byte) (redirect bool, err error) {
+	r, err := p.Classify(frame)
+	return r == Ours, err
+}
+
+// Classify feeds one frame to the decision and returns Ours or the reason
+// the frame is left to the kernel. Frames shorter than an Ethernet header
+// never reach XDP and the kernel's test run refuses them; Classify answers
+// PassNotIP for them (verdicts.md row 1) without running the program.
+func (p *Steer) Classify(frame []byte) (PassReason, error) {
 	if len(frame) < 14 {
-		return false, nil
+		return PassNotIP, nil
 	}
 	ret, err := p.objs.SteerProbe.Run(&ebpf.RunOptions{Data: frame})
 	if err != nil {
-		return false, fmt.Errorf("rings: test run of a %d-byte frame: %w", len(frame), err)
+		return 0, fmt.Errorf("rings: test run of a %d-byte frame: %w", len(frame), err)
 	}
-	switch ret {
-	case xdpTx:
-		return true, nil
-	case xdpPass:
-		return false, nil
+	if ret >= uint32(numPassReasons) {
+		return 0, fmt.Errorf("rings: steer_probe returned unexpected code %d", ret)
 	}
-	return false, fmt.Errorf("rings: steer_probe returned unexpected XDP action %d", ret)
+	return PassReason(ret), nil
+}
+
+// PassCount is how many frames the steering program left to the kernel on
+// one queue, on one CPU, for one reason.
+type PassCount struct {
+	Queue, CPU int
+	Reason     PassReason
+	Packets    uint64
+}
+
+// PassCounts reads the program's per-CPU pass counters for queues (the
+// counters are kept per receive queue; queues ≥ 1024 share slots modulo
+// 1024). Zero counts are left out.
+func (p *Steer) PassCounts(queues []int) ([]PassCount, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	var out []PassCount
+	var perCPU []uint64
+	for _, q := range queues {
+		for r := PassNotIP; r < numPassReasons; r++ {
+			k := uint32(q%maxQueues)*uint32(numPassReasons) + uint32(r)
+			if err := p.objs.Passes.Lookup(k, &perCPU); err != nil {
+				return nil, fmt.Errorf("rings: read pass counters: %w", err)
+			}
+			for cpu, n := range perCPU {
+				if n != 0 {
+					out = append(out, PassCount{Queue: q, CPU: cpu, Reason: r, Packets: n})
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // Close detaches the program (if attached) and frees it and its maps.

@@ -396,8 +396,12 @@ func TestLabForwardsGRE(t *testing.T) {
 	if !ok {
 		t.Fatal("no rail_gc_cycles_total in the metrics")
 	}
+	// Frames that are not ours: GRE to the VIP on a port with no service,
+	// and plain UDP to the node's own address. The steering program must
+	// leave them to the kernel and count them.
+	noService, notOurs := otherFrames(t, 10)
 	capt := startCapture(t, "ip proto 47")
-	sendTrafgen(t, sent)
+	sendTrafgen(t, append(append(append([][]byte(nil), sent...), noService...), notOurs...))
 
 	// ping (and the ARP it needs, no static neighbours here) must keep
 	// working while raild runs: the steering program passes what is not ours.
@@ -414,8 +418,8 @@ func TestLabForwardsGRE(t *testing.T) {
 			out = append(out, f)
 		}
 	}
-	if len(in) != len(sent) {
-		t.Fatalf("capture saw %d of %d sent frames", len(in), len(sent))
+	if len(in) != len(sent)+len(noService) {
+		t.Fatalf("capture saw %d of %d sent GRE frames", len(in), len(sent)+len(noService))
 	}
 	if len(out) != len(sent) {
 		t.Fatalf("%d frames sent, %d came back from raild\n%s", len(sent), len(out), d.log)
@@ -428,6 +432,12 @@ func TestLabForwardsGRE(t *testing.T) {
 	}
 	if got := sum(m, "rail_service_backend_packets_total"); got != float64(len(sent)) {
 		t.Errorf("per-backend counters sum to %v, want %d", got, len(sent))
+	}
+	if got := passes(m, "no_service"); got != float64(len(noService)) {
+		t.Errorf("rail_pass_packets_total{reason=no_service} = %v, want %d", got, len(noService))
+	}
+	if got := passes(m, "not_ours"); got < float64(len(notOurs)) {
+		t.Errorf("rail_pass_packets_total{reason=not_ours} = %v, want at least %d", got, len(notOurs))
 	}
 	// After start-up the collector is off: forwarding runs no GC cycle.
 	if gc := m["rail_gc_cycles_total"]; gc != gcBefore {
@@ -470,6 +480,42 @@ func TestLabForwardsGRE(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// passes sums rail_pass_packets_total for one reason over queues and CPUs.
+func passes(m map[string]float64, reason string) float64 {
+	var s float64
+	for k, v := range m {
+		if strings.HasPrefix(k, "rail_pass_packets_total{") && strings.Contains(k, `reason="`+reason+`"`) {
+			s += v
+		}
+	}
+	return s
+}
+
+// otherFrames returns n GRE frames to the VIP on a port no service has and
+// n plain UDP frames to the node's own address (port 9, discard).
+func otherFrames(t *testing.T, n int) (noService, notOurs [][]byte) {
+	for i := 0; i < n; i++ {
+		f, err := bench.AppendGRE(nil, bench.GRESpec{
+			RouterMAC: genMAC, NodeMAC: lbMAC, Router: genAddr, Local: lbAddr,
+			Flow: bench.FlowN(i, labVIP, 8080), Payload: 18,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		noService = append(noService, f)
+		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: genAddr.AsSlice(), DstIP: lbAddr.AsSlice()}
+		udp := &layers.UDP{SrcPort: layers.UDPPort(30000 + i), DstPort: 9}
+		udp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+			&layers.Ethernet{SrcMAC: genMAC[:], DstMAC: lbMAC[:], EthernetType: layers.EthernetTypeIPv4}, ip, udp, gopacket.Payload("not ours")); err != nil {
+			t.Fatal(err)
+		}
+		notOurs = append(notOurs, append([]byte(nil), buf.Bytes()...))
+	}
+	return noService, notOurs
 }
 
 // checkForwarded checks every returned frame against SPEC §1 and the flow

@@ -142,7 +142,7 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
-	m := &control.Metrics{Snap: &n.snap}
+	m := &control.Metrics{Snap: &n.snap, Steer: n.steer}
 	for i, a := range plan {
 		m.Queues = append(m.Queues, control.QueueStats{Queue: a.Queue, CPU: a.CPU, Pipeline: n.loops[i].W.Stats(), Sock: n.socks[i]})
 	}
