@@ -6,20 +6,39 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	"github.com/rail-lb/rail/control"
 	"github.com/rail-lb/rail/pipeline"
 	"github.com/rail-lb/rail/pipeline/replay"
 )
 
-const usage = `usage: raild <command> [flags]
+// command is one raild subcommand; each registers itself in commands from
+// its own file.
+type command struct {
+	usage string // the synopsis line(s) after the name
+	run   func(args []string, stdout, stderr io.Writer) int
+}
 
-commands:
-  run     --config FILE                    attach to the interface and forward until SIGINT/SIGTERM
-  replay  --config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]
-                                           run the production pipeline offline over a pcap
-  check   --config FILE                    validate the configuration and print every problem
-`
+var commands = map[string]command{
+	"run": {"--config FILE\n        attach to the interface and forward until SIGINT/SIGTERM",
+		func(args []string, _, stderr io.Writer) int { return cmdRun(args, stderr) }},
+	"replay": {"--config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]\n        run the production pipeline offline over a pcap", cmdReplay},
+	"check":  {"--config FILE\n        validate the configuration and print every problem", cmdCheck},
+}
+
+func usage() string {
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s := "usage: raild <command> [flags]\n\ncommands:\n"
+	for _, n := range names {
+		s += fmt.Sprintf("  %s %s\n", n, commands[n].usage)
+	}
+	return s
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -27,22 +46,20 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
 	switch args[0] {
-	case "run":
-		return cmdRun(args[1:], stderr)
-	case "replay":
-		return cmdReplay(args[1:], stdout, stderr)
-	case "check":
-		return cmdCheck(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
 	}
-	fmt.Fprintf(stderr, "raild: unknown command %q\n%s", args[0], usage)
-	return 2
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "raild: unknown command %q\n%s", args[0], usage())
+		return 2
+	}
+	return c.run(args[1:], stdout, stderr)
 }
 
 // flags parses a subcommand's flags; positional arguments are an error.
