@@ -134,10 +134,16 @@ rewrite:
 	bk := &svc.backends[bi]
 	o := (*[outerLen]byte)(buf[fl.start:fl.end])
 	macs := *(*[12]byte)(buf[off:]) // the ingress MACs, before o overwrites them
-	if s.nextHop == NextHopMAC {
-		*(*[6]byte)(o[0:6]) = s.hopMAC
-	} else {
+	switch s.nextHop {
+	case NextHopIngress:
 		*(*[6]byte)(o[0:6]) = *(*[6]byte)(macs[6:12])
+	case NextHopMAC:
+		*(*[6]byte)(o[0:6]) = s.hopMAC
+	default:
+		if !bk.hasMAC {
+			return Result{Verdict: Drop, Reason: NoNeighbor}
+		}
+		*(*[6]byte)(o[0:6]) = bk.mac
 	}
 	*(*[6]byte)(o[6:12]) = *(*[6]byte)(macs[0:6])
 	o[12], o[13] = 0x08, 0x00

@@ -313,3 +313,62 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 }
+
+func TestNextHopBackend(t *testing.T) {
+	c := testConfig()
+	c.NextHop = NextHopBackend
+	for i := range c.Services[0].Backends {
+		c.Services[0].Backends[i].MAC = [6]byte{0x02, 0xbb, 0, 0, 0, byte(i)}
+		c.Services[0].Backends[i].HasMAC = i != 1 // backend 1 is not resolved yet
+	}
+	w := newTestWorker(t, c)
+	seen := map[Reason]int{}
+	for i := 0; i < 100; i++ {
+		in := defaultInner()
+		in.sport = uint16(20000 + i)
+		p := packetFor(greFrame(t, in, nil))
+		r := w.Process(p)
+		seen[r.Reason]++
+		switch {
+		case r.Verdict == Tx && r.Backend == 1:
+			t.Fatal("forwarded to a backend without a next-hop MAC")
+		case r.Verdict == Tx:
+			if got := p.Buf[p.Off : p.Off+6]; !bytes.Equal(got, c.Services[0].Backends[r.Backend].MAC[:]) {
+				t.Fatalf("dst MAC %x, want backend %d's", got, r.Backend)
+			}
+		case r.Reason != NoNeighbor:
+			t.Fatalf("got %v/%v", r.Verdict, r.Reason)
+		}
+	}
+	if seen[NoNeighbor] == 0 || seen[ReasonNone] == 0 {
+		t.Fatalf("reasons %v: want both tx and no_neighbor", seen)
+	}
+}
+
+func TestNewSnapshotFromReusesUnchangedTables(t *testing.T) {
+	c := testConfig()
+	a, err := NewSnapshot(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Rebuilt()) != len(c.Services) {
+		t.Fatalf("first build rebuilt %v", a.Rebuilt())
+	}
+	c.Services[1].Backends = append([]BackendConfig(nil), c.Services[1].Backends...)
+	c.Services[1].Backends[0].Weight = 5 // changes "dns" only
+	b, err := NewSnapshotFrom(a, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Rebuilt(); len(got) != 1 || got[0] != "dns" {
+		t.Fatalf("rebuilt %v, want [dns]", got)
+	}
+	if a.services[0].table != b.services[0].table || a.services[1].table == b.services[1].table {
+		t.Fatal("tables not reused/rebuilt as reported")
+	}
+	c.Seed++ // a new seed changes every table
+	d, _ := NewSnapshotFrom(b, c)
+	if len(d.Rebuilt()) != len(c.Services) {
+		t.Fatalf("seed change rebuilt %v", d.Rebuilt())
+	}
+}

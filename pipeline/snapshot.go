@@ -22,6 +22,10 @@ const (
 	NextHopIngress NextHopMode = iota
 	// NextHopMAC sends every frame to one fixed MAC.
 	NextHopMAC
+	// NextHopBackend sends each frame to its backend's own next-hop MAC
+	// (BackendConfig.MAC, resolved by control from the kernel's routes and
+	// neighbours); a backend with none yet is dropped as no_neighbor.
+	NextHopBackend
 )
 
 // Config describes everything the data path needs. Control builds one from
@@ -52,6 +56,10 @@ type BackendConfig struct {
 	Weight  uint32 // 0 = drain: no new flows, existing ones stay
 	Healthy bool
 	ID      uint32 // stable counter index < MaxBackendIDs
+	// MAC is the next hop towards this backend, used with NextHopBackend
+	// when HasMAC is set.
+	MAC    header.MAC
+	HasMAC bool
 }
 
 // Snapshot is an immutable view of services, Maglev tables and backend
@@ -69,7 +77,8 @@ type Snapshot struct {
 	svcMask  uint32
 	vipMask  uint32
 
-	cfg Config
+	cfg     Config
+	rebuilt []string
 }
 
 type service struct {
@@ -82,6 +91,8 @@ type backend struct {
 	addr    uint32
 	id      uint32
 	healthy bool
+	hasMAC  bool
+	mac     header.MAC
 	// hdr is the outer IPv4 header for this backend (total length, ID,
 	// flags and checksum zero) followed by the 4-byte GRE header; sum is the
 	// IPv4 part's ones' complement sum, so a packet needs only three
@@ -103,7 +114,15 @@ func svcKey(vip uint32, port uint16, proto uint8) uint64 {
 func slotHash(k uint64) uint32 { return uint32((k * 0x9e3779b97f4a7c15) >> 32) }
 
 // NewSnapshot validates c and builds the lookup structures and Maglev tables.
-func NewSnapshot(c Config) (*Snapshot, error) {
+func NewSnapshot(c Config) (*Snapshot, error) { return NewSnapshotFrom(nil, c) }
+
+// NewSnapshotFrom is NewSnapshot that reuses prev's Maglev table for every
+// service whose table inputs are unchanged: same name, table size, seed and
+// the same backends (address, key, weight, health) in the same order. Only
+// changed services are rebuilt (see Rebuilt), so a reload or a health
+// change costs what it changes. Connection entries need nothing: they are
+// checked against the current backends on every hit.
+func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	if !c.Local.Is4() {
 		return nil, fmt.Errorf("local address %v is not IPv4", c.Local)
 	}
@@ -131,7 +150,13 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 		if vip == 0 || vip == s.local {
 			return nil, fmt.Errorf("service %q: VIP %v cannot be used", sc.Name, sc.VIP)
 		}
-		svc, err := buildService(s.local, sc, c.Seed)
+		var old *maglev.Table
+		if p := prev.sameTable(sc, c.Seed); p != nil {
+			old = p
+		} else {
+			s.rebuilt = append(s.rebuilt, sc.Name)
+		}
+		svc, err := buildService(s.local, sc, c.Seed, old)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +169,32 @@ func NewSnapshot(c Config) (*Snapshot, error) {
 	return s, nil
 }
 
-func buildService(local uint32, sc ServiceConfig, seed uint64) (service, error) {
+// sameTable returns the Maglev table prev built for a service with exactly
+// sc's table inputs, or nil.
+func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *maglev.Table {
+	if prev == nil || prev.cfg.Seed != seed {
+		return nil
+	}
+	for i, ps := range prev.cfg.Services {
+		if ps.Name != sc.Name || ps.TableSize != sc.TableSize || len(ps.Backends) != len(sc.Backends) {
+			continue
+		}
+		for j, pb := range ps.Backends {
+			b := sc.Backends[j]
+			if pb.Address != b.Address || pb.Key != b.Key || pb.Weight != b.Weight || pb.Healthy != b.Healthy {
+				return nil
+			}
+		}
+		return prev.services[i].table
+	}
+	return nil
+}
+
+// Rebuilt names the services whose Maglev table this snapshot built (all
+// of them for NewSnapshot; the changed ones for NewSnapshotFrom).
+func (s *Snapshot) Rebuilt() []string { return s.rebuilt }
+
+func buildService(local uint32, sc ServiceConfig, seed uint64, table *maglev.Table) (service, error) {
 	svc := service{name: sc.Name, backends: make([]backend, len(sc.Backends))}
 	mb := make([]maglev.Backend, len(sc.Backends))
 	for j, bc := range sc.Backends {
@@ -156,6 +206,7 @@ func buildService(local uint32, sc ServiceConfig, seed uint64) (service, error) 
 		}
 		b := &svc.backends[j]
 		b.addr, b.id, b.healthy = v4(bc.Address), bc.ID, bc.Healthy
+		b.mac, b.hasMAC = bc.MAC, bc.HasMAC
 		header.IPv4(b.hdr[:]).Encode(header.IPv4Fields{TTL: 64, Protocol: header.ProtoGRE, Src: local, Dst: b.addr})
 		b.hdr[10], b.hdr[11] = 0, 0
 		b.sum = uint32(header.Checksum(b.hdr[:header.IPv4MinLen], 0))
@@ -169,6 +220,10 @@ func buildService(local uint32, sc ServiceConfig, seed uint64) (service, error) 
 			key = bc.Address.String()
 		}
 		mb[j] = maglev.Backend{Key: key, Weight: w}
+	}
+	if table != nil {
+		svc.table = table
+		return svc, nil
 	}
 	t, err := maglev.New(mb, sc.TableSize, seed)
 	if err != nil {

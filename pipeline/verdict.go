@@ -39,6 +39,8 @@ const (
 	NoBackend   // the service has no healthy backend with weight > 0
 	Fragment    // IP fragments are not supported yet
 	NoHeadroom  // no room in the frame to prepend the outer headers
+	NoNeighbor  // next_hop kernel: the backend's next-hop MAC is not resolved yet
+	TooBig      // the encapsulated packet would exceed the interface MTU
 
 	// NumReasons is the number of reasons, for sizing counter arrays.
 	NumReasons
@@ -54,6 +56,8 @@ var reasonNames = [...]string{
 	NoBackend:   "no_backend",
 	Fragment:    "fragment",
 	NoHeadroom:  "no_headroom",
+	NoNeighbor:  "no_neighbor",
+	TooBig:      "too_big",
 }
 
 func (r Reason) String() string {
