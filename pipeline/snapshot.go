@@ -131,7 +131,7 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 		nextHop: c.NextHop,
 		hopMAC:  c.NextHopMAC,
 		k0:      splitmix64(c.Seed),
-		cfg:     c,
+		cfg:     c.clone(),
 	}
 	s.k1 = splitmix64(s.k0)
 	if len(c.Services) > 1<<15 {
@@ -302,6 +302,16 @@ func (s *Snapshot) lookupWild(vip uint32, port uint16, proto uint8) *svcSlot {
 		return sl
 	}
 	return s.findService(svcKey(vip, 0, 0))
+}
+
+// clone copies c deeply, so that a snapshot never shares slices with the
+// caller, who may go on to change them.
+func (c Config) clone() Config {
+	c.Services = append([]ServiceConfig(nil), c.Services...)
+	for i := range c.Services {
+		c.Services[i].Backends = append([]BackendConfig(nil), c.Services[i].Backends...)
+	}
+	return c
 }
 
 // Config returns the configuration the snapshot was built from.
