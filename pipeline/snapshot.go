@@ -32,7 +32,8 @@ const (
 // the configuration file (plus health state) and turns it into a Snapshot
 // with NewSnapshot, off the data path.
 type Config struct {
-	Local      netip.Addr // local_address: the GRE destination that is ours
+	Local      netip.Addr // local_address: the IPv4 GRE destination that is ours
+	Local6     netip.Addr // local_address6: the IPv6 one (optional; needed for IPv6 backends)
 	NextHop    NextHopMode
 	NextHopMAC header.MAC
 	Seed       uint64
