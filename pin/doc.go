@@ -4,15 +4,28 @@
 //
 // # Plans
 //
-// NewPlan maps queues to CPUs. An operator's list (the config's cpus:) is
-// checked — one CPU per queue, each one the process is allowed to use — and
-// taken as is. Without one, queues go round-robin over the allowed CPUs in
-// ascending order, skipping CPU 0 whenever another CPU is allowed (CPU 0
+// PlanFor maps queues to CPUs from a Topology: the CPUs the process may
+// use, the isolated ones (isolcpus=), SMT siblings, NUMA nodes and the
+// NIC's node. ReadTopology reads it from a sysfs tree (testdata/ holds
+// synthetic ones) and Host from this machine; raild run and raild plan
+// both call Host and PlanFor, so the printed plan is the one that runs.
+//
+// An operator's list (the config's cpus:) is checked — one CPU per queue,
+// each one the process is allowed to use — and taken as is. Without one,
+// every queue gets a physical core of its own while there are cores (two
+// busy-pollers on SMT siblings starve each other), preferring the NIC's
+// NUMA node, then isolated CPUs, then cores other than CPU 0's, then low
+// numbers; CPU 0 itself is skipped whenever another CPU is allowed (it
 // usually carries timers, housekeeping and unaffined interrupts). With
 // more queues than CPUs, workers share CPUs: correct, but they then
-// compete for the core, so size the NIC's queue count (ethtool -L) to the
-// CPUs instead. For the best cache locality the NIC queue's IRQ should be
-// steered to the same CPU as its worker (tools/ sets smp_affinity).
+// compete for the core, so size the NIC's queue count (ethtool -L,
+// tools/setup-nic.sh) to the cores instead. Topology.Notes says where a
+// plan falls short and what to change. NewPlan is PlanFor knowing only
+// the allowed CPUs.
+//
+// For the best cache locality the NIC queue's IRQ should be steered to
+// the same CPU as its worker: tools/setup-nic.sh sets smp_affinity_list
+// from raild plan --json.
 //
 // # Pinned goroutines
 //
