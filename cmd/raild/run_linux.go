@@ -84,11 +84,11 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 			queues = append(queues, q)
 		}
 	}
-	allowed, err := pin.Allowed()
+	topo, err := pin.Host(cfg.Interface) // the same plan `raild plan` prints
 	if err != nil {
 		return err
 	}
-	plan, err := pin.NewPlan(queues, allowed, cfg.CPUs)
+	plan, err := pin.PlanFor(topo, queues, cfg.CPUs)
 	if err != nil {
 		return fmt.Errorf("cpus: %w", err)
 	}
