@@ -20,6 +20,14 @@ const (
 	DefaultUDPTimeout     = 30 * time.Second
 	DefaultTableSize      = 65537 // prime
 	DefaultWeight         = 1
+	DefaultAPISocket      = "/run/rail/raild.sock"
+	DefaultHealthInterval = 2 * time.Second
+	DefaultHealthTimeout  = time.Second
+	DefaultHealthRise     = 2
+	DefaultHealthFall     = 3
+	DefaultHealthPath     = "/"
+	DefaultStatusMin      = 200
+	DefaultStatusMax      = 399
 )
 
 // Limits on values that are syntactically fine but would not work.
@@ -40,6 +48,10 @@ const (
 	maxNameLen = 63
 	// MaxBackends bounds the number of backends in all services together.
 	MaxBackends = 1 << 20
+	// MinHealthInterval bounds how often a backend is checked.
+	MinHealthInterval = 50 * time.Millisecond
+	// MaxRiseFall bounds rise and fall.
+	MaxRiseFall = 100
 )
 
 // NextHopMode says where transmitted frames are sent at layer 2.
@@ -105,6 +117,11 @@ type Config struct {
 	ZeroCopy string
 	// LocalAddress is this node's own IPv4 address on Interface.
 	LocalAddress netip.Addr
+	// LocalAddress6 is this node's own IPv6 address on Interface: the
+	// outer source towards IPv6 backends and a GRE destination that is
+	// ours. Invalid (unset) unless given; required when any backend is
+	// IPv6.
+	LocalAddress6 netip.Addr
 	// NextHop picks the egress destination MAC; NextHopMAC is used only
 	// when NextHop == NextHopMAC.
 	NextHop    NextHopMode
@@ -114,6 +131,8 @@ type Config struct {
 	// MetricsAddress is the host:port of the Prometheus endpoint.
 	MetricsAddress string
 	Conntrack      Conntrack
+	// API is the admin API's listeners.
+	API API
 	// Services in file order. May be empty (a warning).
 	Services []Service
 
@@ -130,23 +149,63 @@ type Conntrack struct {
 	UDPTimeout time.Duration
 }
 
+// API says where the admin API listens: always on a unix socket, and
+// optionally on TCP with a bearer token.
+type API struct {
+	// Socket is the unix socket's path (mode 0600).
+	Socket string
+	// Address, when set, is a TCP host:port that also serves the API;
+	// TokenFile is then required: requests must carry its content as a
+	// bearer token.
+	Address   string
+	TokenFile string
+}
+
+// HealthType is the kind of a health check.
+type HealthType string
+
+const (
+	HealthTCP  HealthType = "tcp"
+	HealthHTTP HealthType = "http"
+	HealthUDP  HealthType = "udp"
+)
+
+// Health is a service's health check, sent to each backend's own address.
+type Health struct {
+	Type HealthType
+	// Port is the port checked; the service's port when the file leaves
+	// it out (required when the service port is 0).
+	Port uint16
+	// Path and the expected status range (inclusive) are for http.
+	Path                 string
+	StatusMin, StatusMax int
+	// Interval between checks; Timeout of one check (≤ Interval).
+	Interval, Timeout time.Duration
+	// Rise consecutive successes bring a backend up, Fall consecutive
+	// failures take it down.
+	Rise, Fall int
+}
+
 // Service is a VIP, port and protocol with its pool of backends.
 type Service struct {
 	Name string
-	VIP  netip.Addr // IPv4
+	VIP  netip.Addr // IPv4 or IPv6
 	// Port 0 means every port.
 	Port     uint16
 	Protocol Protocol
 	// TableSize is the Maglev table size: a prime ≥ len(Backends).
 	TableSize uint32
 	Backends  []Backend
+	// Health is the service's health check; nil means none (every backend
+	// is always up).
+	Health *Health
 	// Line is where the service starts in the file.
 	Line int
 }
 
 // Backend is one member of a service's pool.
 type Backend struct {
-	Address netip.Addr // IPv4
+	Address netip.Addr // IPv4, or IPv6 (then Config.LocalAddress6 is set)
 	// Weight 0 drains the backend: no new flows, existing flows stay.
 	Weight uint32
 	// Name, when set, replaces the address as the Maglev key, so that a

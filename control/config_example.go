@@ -20,6 +20,9 @@ zero_copy: auto         # auto | on | off
 # This node's own IPv4 address on the interface. GRE from the router arrives
 # addressed to it, and it is the outer source of every forwarded packet.
 local_address: 10.0.0.2
+# This node's own IPv6 address: required when any backend is IPv6 (VIPs may
+# be IPv6 either way).
+# local_address6: 2001:db8::2
 # Where forwarded frames go at layer 2: ingress (back to the router that sent
 # them), kernel (the kernel's neighbour table) or a fixed MAC address.
 next_hop: ingress
@@ -33,12 +36,28 @@ conntrack:
   tcp_timeout: 1h
   udp_timeout: 30s
 
+# The admin API (railctl): always on a unix socket (mode 0600); optionally
+# on TCP too, where requests need the bearer token held in token_file.
+api:
+  socket: /run/rail/raild.sock
+  # address: 127.0.0.1:9701
+  # token_file: /etc/rail/api.token
+
 services:
   - name: web
     vip: 192.0.2.10
     port: 80              # 0 means every port
     protocol: tcp         # tcp | udp | any
     table_size: 65537     # a prime, at least 100 × the number of backends
+    health:               # optional; without it every backend is always up
+      type: http          # tcp | http | udp
+      port: 80            # defaults to the service's port
+      path: /healthz      # http only
+      status: 200-399     # http only: the statuses that mean up
+      interval: 2s
+      timeout: 1s
+      rise: 2             # consecutive successes to come up
+      fall: 3             # consecutive failures to go down
     backends:
       - address: 10.1.0.11
         weight: 1         # 0 drains: no new flows, existing flows stay

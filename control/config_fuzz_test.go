@@ -56,15 +56,18 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("service name %q", s.Name)
 			}
 			names[s.Name] = true
-			if !s.VIP.Is4() || s.VIP == c.LocalAddress {
+			if !s.VIP.IsValid() || s.VIP.Is4In6() || s.VIP == c.LocalAddress || s.VIP == c.LocalAddress6 {
 				t.Fatalf("vip %v", s.VIP)
+			}
+			if h := s.Health; h != nil && (h.Port == 0 || h.Rise < 1 || h.Fall < 1 || h.Timeout > h.Interval) {
+				t.Fatalf("health %+v", h)
 			}
 			if !isPrime(uint64(s.TableSize)) || int(s.TableSize) < len(s.Backends) {
 				t.Fatalf("table size %d for %d backends", s.TableSize, len(s.Backends))
 			}
 			keys := map[string]bool{}
 			for _, b := range s.Backends {
-				if !b.Address.Is4() || keys[b.Key()] {
+				if !b.Address.IsValid() || b.Address.Is6() && !c.LocalAddress6.Is6() || keys[b.Key()] {
 					t.Fatalf("backend %+v", b)
 				}
 				keys[b.Key()] = true

@@ -158,9 +158,24 @@ func (p *parser) parse(data []byte) *Config {
 		}
 	}
 	if n := f["local_address"]; n != nil {
-		c.LocalAddress, _ = p.addr(n, "local_address")
+		if a, ok := p.addr(n, "local_address"); ok {
+			if a.Is6() {
+				p.errf(n, "local_address", "%s is IPv6: local_address is this node's IPv4 address (put the IPv6 one in local_address6)", a)
+			} else {
+				c.LocalAddress = a
+			}
+		}
 	} else {
 		p.errf(root, "local_address", "required: this node's own IPv4 address (e.g. local_address: 10.0.0.2)")
+	}
+	if n := f["local_address6"]; n != nil {
+		if a, ok := p.addr(n, "local_address6"); ok {
+			if a.Is4() {
+				p.errf(n, "local_address6", "%s is IPv4: local_address6 is this node's IPv6 address (e.g. local_address6: 2001:db8::2)", a)
+			} else {
+				c.LocalAddress6 = a
+			}
+		}
 	}
 	if n := f["next_hop"]; n != nil {
 		p.nextHop(n, c)
@@ -180,8 +195,12 @@ func (p *parser) parse(data []byte) *Config {
 	if n := f["conntrack"]; n != nil {
 		p.conntrack(n, &c.Conntrack)
 	}
+	c.API.Socket = DefaultAPISocket
+	if n := f["api"]; n != nil {
+		p.api(n, &c.API)
+	}
 	if n := f["services"]; n != nil {
-		c.Services = p.services(n, c.LocalAddress)
+		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
 	} else {
 		p.warnf(root, "services", "no services: every packet will be passed to the kernel")
 	}
@@ -189,10 +208,12 @@ func (p *parser) parse(data []byte) *Config {
 }
 
 var (
-	topKeys = []string{"interface", "queues", "cpus", "xdp_mode", "zero_copy", "local_address",
-		"next_hop", "hash_seed", "metrics_address", "conntrack", "services"}
+	topKeys = []string{"interface", "queues", "cpus", "xdp_mode", "zero_copy", "local_address", "local_address6",
+		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "services"}
 	conntrackKeys = []string{"entries_per_core", "tcp_timeout", "udp_timeout"}
-	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "backends"}
+	apiKeys       = []string{"socket", "address", "token_file"}
+	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "backends"}
+	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall"}
 	backendKeys   = []string{"address", "weight", "name"}
 )
 
@@ -413,7 +434,7 @@ func (p *parser) uint(n *yaml.Node, path string, max uint64) (uint64, bool) {
 	return 0, false
 }
 
-// addr accepts a unicast IPv4 address.
+// addr accepts a unicast IPv4 or IPv6 address.
 func (p *parser) addr(n *yaml.Node, path string) (netip.Addr, bool) {
 	s, ok := p.str(n, path)
 	if !ok {
@@ -424,13 +445,15 @@ func (p *parser) addr(n *yaml.Node, path string) (netip.Addr, bool) {
 		if strings.Contains(s, "/") {
 			p.errf(n, path, "%q is a prefix: give a single address", s)
 		} else {
-			p.errf(n, path, "%q is not an IPv4 address", s)
+			p.errf(n, path, "%q is not an IP address", s)
 		}
 		return netip.Addr{}, false
 	}
 	switch {
-	case a.Is6():
-		p.errf(n, path, "%s: IPv6 is not supported yet", s)
+	case a.Zone() != "":
+		p.errf(n, path, "%s: an address with a zone cannot be used", s)
+	case a.Is4In6():
+		p.errf(n, path, "%s is an IPv4-mapped IPv6 address: write it as %s", s, a.Unmap())
 	case a.IsUnspecified():
 		p.errf(n, path, "%s is the unspecified address", s)
 	case a.IsMulticast():
@@ -444,6 +467,11 @@ func (p *parser) addr(n *yaml.Node, path string) (netip.Addr, bool) {
 }
 
 func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	return p.durationMin(n, path, MinTimeout)
+}
+
+// durationMin accepts a duration of at least min.
+func (p *parser) durationMin(n *yaml.Node, path string, min time.Duration) (time.Duration, bool) {
 	if p.missing(n, path) {
 		return 0, false
 	}
@@ -460,8 +488,8 @@ func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
 		p.errf(n, path, "%q is not a duration (e.g. 30s, 5m, 1h)", n.Value)
 		return 0, false
 	}
-	if d < MinTimeout {
-		p.errf(n, path, "%s is too short (at least %s)", n.Value, MinTimeout)
+	if d < min {
+		p.errf(n, path, "%s is too short (at least %s)", n.Value, min)
 		return 0, false
 	}
 	return d, true

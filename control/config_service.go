@@ -16,9 +16,19 @@ type serviceKey struct {
 	proto Protocol
 }
 
+// locals are the node's own addresses, which no vip or backend may be.
+type locals struct {
+	v4, v6 netip.Addr
+	// v6Given: local_address6 is in the file (valid or not), so a
+	// missing one is not reported again at every IPv6 backend.
+	v6Given bool
+}
+
+func (l locals) is(a netip.Addr) bool { return a.IsValid() && (a == l.v4 || a == l.v6) }
+
 // services parses the list and checks it as a whole: distinct names,
 // distinct (vip, port, protocol), no backend that is also a VIP.
-func (p *parser) services(n *yaml.Node, local netip.Addr) []Service {
+func (p *parser) services(n *yaml.Node, local locals) []Service {
 	const path = "services"
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		p.warnf(n, path, "no services: every packet will be passed to the kernel")
@@ -74,6 +84,14 @@ func (p *parser) services(n *yaml.Node, local netip.Addr) []Service {
 	return out
 }
 
+// name says which of the node's addresses a is.
+func (l locals) name(a netip.Addr) string {
+	if a.Is6() {
+		return "local_address6"
+	}
+	return "local_address"
+}
+
 // valid records which parts of a service parsed, for the cross checks.
 type valid struct {
 	name     bool
@@ -89,7 +107,7 @@ type backendAddr struct {
 	path string
 }
 
-func (p *parser) service(n *yaml.Node, path string, local netip.Addr) (Service, valid) {
+func (p *parser) service(n *yaml.Node, path string, local locals) (Service, valid) {
 	s := Service{Line: n.Line, TableSize: DefaultTableSize}
 	var v valid
 	f, ok := p.mapping(n, path, serviceKeys)
@@ -111,8 +129,8 @@ func (p *parser) service(n *yaml.Node, path string, local netip.Addr) (Service, 
 	vipOK, portOK, protoOK := false, false, false
 	if e := f["vip"]; e != nil {
 		if a, ok := p.addr(e, path+".vip"); ok {
-			if a == local {
-				p.errf(e, path+".vip", "%s is local_address: a vip must be an address of its own", a)
+			if local.is(a) {
+				p.errf(e, path+".vip", "%s is %s: a vip must be an address of its own", a, local.name(a))
 			} else {
 				s.VIP, vipOK = a, true
 			}
@@ -153,6 +171,9 @@ func (p *parser) service(n *yaml.Node, path string, local netip.Addr) (Service, 
 		}
 	}
 
+	if e := f["health"]; e != nil {
+		s.Health = p.health(e, path+".health", s.Port, portOK)
+	}
 	if e := f["backends"]; e != nil && !(e.Kind == yaml.ScalarNode && e.ShortTag() == "!!null") {
 		s.Backends, v.addrs = p.backends(e, path+".backends", local, s.VIP)
 	}
@@ -182,7 +203,7 @@ func (p *parser) service(n *yaml.Node, path string, local netip.Addr) (Service, 
 
 // backends parses a service's pool: distinct addresses and distinct Maglev
 // keys. It also returns where each valid address is, for the cross checks.
-func (p *parser) backends(n *yaml.Node, path string, local, vip netip.Addr) ([]Backend, []backendAddr) {
+func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Addr) ([]Backend, []backendAddr) {
 	if n.Kind != yaml.SequenceNode {
 		p.errf(n, path, "expected a list of backends, got %s", describe(n))
 		return nil, nil
@@ -212,8 +233,10 @@ func (p *parser) backends(n *yaml.Node, path string, local, vip netip.Addr) ([]B
 		if a := f["address"]; a != nil {
 			if addr, ok := p.addr(a, bp+".address"); ok {
 				switch {
-				case addr == local:
-					p.errf(a, bp+".address", "%s is local_address: a backend must be another host", addr)
+				case local.is(addr):
+					p.errf(a, bp+".address", "%s is %s: a backend must be another host", addr, local.name(addr))
+				case addr.Is6() && !local.v6Given:
+					p.errf(a, bp+".address", "%s is IPv6: set local_address6 (this node's IPv6 address, the outer source towards IPv6 backends)", addr)
 				case addr == vip:
 					p.errf(a, bp+".address", "%s is the service's own vip", addr)
 				default:

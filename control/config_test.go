@@ -40,11 +40,11 @@ func TestParseProblems(t *testing.T) {
 		{"not a mapping", "- 1\n", "1:1: the file must be a mapping of keys (key: value), got a list", false},
 		{"two documents", head + "---\n" + head, "2:1: a second YAML document: the file must hold exactly one", false},
 		{"unknown key", head + "interfaces: eth0\n", "2:1: interfaces: unknown key (did you mean interface?)", false},
-		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, next_hop, hash_seed, metrics_address, conntrack, services)", false},
-		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, backends)", false},
+		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, services)", false},
+		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, health, backends)", false},
 		{"unknown backend key", svc + "        port: 8080\n", "10:9: services[0].backends[1].port: unknown key (expected one of address, weight, name)", false},
 		{"duplicate key", head + "local_address: 10.0.0.3\n", "2:1: local_address: duplicate key (first at line 1)", false},
-		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, next_hop, hash_seed, metrics_address, conntrack, services)", false},
+		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, services)", false},
 		{"merge key used", head + "conntrack:\n  <<: {tcp_timeout: 1h}\n", "3:3: conntrack.<<: merge keys (<<) are not supported", false},
 		{"conntrack not a mapping", head + "conntrack: 5\n", "2:12: conntrack: expected a mapping of keys (key: value), got 5", false},
 
@@ -59,11 +59,39 @@ func TestParseProblems(t *testing.T) {
 		{"missing backend address", svc + "      - weight: 2\n", "10:9: services[0].backends[2].address: required (e.g. address: 10.1.0.11)", false},
 
 		// Addresses.
-		{"bad address", "local_address: 10.0.0.256\n", `1:16: local_address: "10.0.0.256" is not an IPv4 address`, false},
+		{"bad address", "local_address: 10.0.0.256\n", `1:16: local_address: "10.0.0.256" is not an IP address`, false},
 		{"prefix", "local_address: 10.0.0.0/24\n", `1:16: local_address: "10.0.0.0/24" is a prefix: give a single address`, false},
-		{"ipv6 local", "local_address: 2001:db8::2\n", "1:16: local_address: 2001:db8::2: IPv6 is not supported yet", false},
-		{"ipv6 vip", strings.Replace(svc, "192.0.2.10", "2001:db8::10", 1), "4:10: services[0].vip: 2001:db8::10: IPv6 is not supported yet", false},
-		{"ipv6 backend", strings.Replace(svc, "10.1.0.12", "'2001:db8::12'", 1), "9:18: services[0].backends[1].address: 2001:db8::12: IPv6 is not supported yet", false},
+		{"ipv6 local", "local_address: 2001:db8::2\n", "1:16: local_address: 2001:db8::2 is IPv6: local_address is this node's IPv4 address (put the IPv6 one in local_address6)", false},
+		{"ipv4 local6", head + "local_address6: 10.0.0.3\n", "2:17: local_address6: 10.0.0.3 is IPv4: local_address6 is this node's IPv6 address (e.g. local_address6: 2001:db8::2)", false},
+		{"ipv6 backend without local6", strings.Replace(svc, "10.1.0.12", "'2001:db8::12'", 1), "9:18: services[0].backends[1].address: 2001:db8::12 is IPv6: set local_address6 (this node's IPv6 address, the outer source towards IPv6 backends)", false},
+		{"ipv6 backend is local6", "local_address6: 2001:db8::2\n" + strings.Replace(svc, "10.1.0.12", "'2001:db8::2'", 1), "10:18: services[0].backends[1].address: 2001:db8::2 is local_address6: a backend must be another host", false},
+		{"ipv6 vip is local6", "local_address6: 2001:db8::2\n" + strings.Replace(svc, "192.0.2.10", "2001:db8::2", 1), "5:10: services[0].vip: 2001:db8::2 is local_address6: a vip must be an address of its own", false},
+		{"ipv4-mapped", strings.Replace(svc, "10.1.0.12", "'::ffff:10.1.0.12'", 1), "9:18: services[0].backends[1].address: ::ffff:10.1.0.12 is an IPv4-mapped IPv6 address: write it as 10.1.0.12", false},
+		{"zone", strings.Replace(svc, "10.1.0.12", "'fe80::1%eth0'", 1), "9:18: services[0].backends[1].address: fe80::1%eth0: an address with a zone cannot be used", false},
+
+		// Health checks.
+		{"health no type", svc + "    health: {port: 80}\n", "10:13: services[0].health.type: required (tcp, http or udp)", false},
+		{"health bad type", svc + "    health: {type: icmp}\n", `10:20: services[0].health.type: unknown value "icmp" (expected tcp, http or udp)`, false},
+		{"health unknown key", svc + "    health: {type: tcp, intervall: 1s}\n", "10:25: services[0].health.intervall: unknown key (did you mean interval?)", false},
+		{"health path on tcp", svc + "    health: {type: tcp, path: /x}\n", "10:31: services[0].health.path: only http checks have a path (type is tcp)", false},
+		{"health bad path", svc + "    health: {type: http, path: x}\n", `10:32: services[0].health.path: "x" must start with / and hold no spaces (e.g. /healthz)`, false},
+		{"health bad status", svc + "    health: {type: http, status: 200-699}\n", `10:34: services[0].health.status: "200-699": HTTP statuses are 100 to 599`, false},
+		{"health empty status", svc + "    health: {type: http, status: 300-200}\n", `10:34: services[0].health.status: "300-200": the range is empty (write low-high)`, false},
+		{"health status word", svc + "    health: {type: http, status: ok}\n", `10:34: services[0].health.status: "ok" is not a status or a range of statuses (e.g. 200 or 200-399)`, false},
+		{"health status on udp", svc + "    health: {type: udp, status: 200}\n", "10:33: services[0].health.status: only http checks have an expected status (type is udp)", false},
+		{"health interval short", svc + "    health: {type: tcp, interval: 1ms}\n", "10:35: services[0].health.interval: 1ms is too short (at least 50ms)", false},
+		{"health timeout long", svc + "    health: {type: tcp, interval: 1s, timeout: 2s}\n", "10:48: services[0].health.timeout: 2s is longer than the interval (1s): a check must end before the next one starts", false},
+		{"health rise 0", svc + "    health: {type: tcp, rise: 0}\n", "10:31: services[0].health.rise: must be at least 1", false},
+		{"health fall big", svc + "    health: {type: tcp, fall: 101}\n", "10:31: services[0].health.fall: 101 is too large (at most 100)", false},
+		{"health port 0", svc + "    health: {type: tcp, port: 0}\n", "10:31: services[0].health.port: must be 1 to 65535", false},
+		{"health port needed", strings.Replace(svc, "port: 80", "port: 0", 1) + "    health: {type: tcp}\n", "10:13: services[0].health.port: required: the service serves every port, so say which one to check (e.g. port: 80)", false},
+
+		// The admin API.
+		{"api unknown key", head + "api: {sockett: /x}\n", "2:7: api.sockett: unknown key (did you mean socket?)", false},
+		{"api address needs token", head + "api: {address: 127.0.0.1:9701}\n", "2:16: api.address: a TCP listener needs api.token_file (a file holding the bearer token)", false},
+		{"api bad address", head + "api: {address: nowhere, token_file: /t}\n", `2:16: api.address: "nowhere" is not host:port (e.g. 127.0.0.1:9700)`, false},
+		{"api token without address", head + "api: {token_file: /t}\n", "2:19: warning: api.token_file: used only with api.address (the unix socket needs no token)", true},
+		{"api empty socket", head + "api: {socket: ''}\n", "2:15: api.socket: must not be empty", false},
 		{"unspecified", "local_address: 0.0.0.0\n", "1:16: local_address: 0.0.0.0 is the unspecified address", false},
 		{"multicast vip", strings.Replace(svc, "192.0.2.10", "224.0.0.1", 1), "4:10: services[0].vip: 224.0.0.1 is a multicast address", false},
 		{"broadcast", "local_address: 255.255.255.255\n", "1:16: local_address: 255.255.255.255 is the broadcast address", false},
@@ -246,14 +274,16 @@ func TestExample(t *testing.T) {
 		HashSeed:       0,
 		MetricsAddress: "127.0.0.1:9700",
 		Conntrack:      Conntrack{EntriesPerCore: 1 << 20, TCPTimeout: time.Hour, UDPTimeout: 30 * time.Second},
+		API:            API{Socket: "/run/rail/raild.sock"},
 		Services: []Service{
-			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, Line: 30, Backends: []Backend{
-				{Address: a("10.1.0.11"), Weight: 1, Line: 36},
-				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", Line: 38},
-			}},
-			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, Line: 40, Backends: []Backend{
-				{Address: a("10.1.0.21"), Weight: 1, Line: 45},
-				{Address: a("10.1.0.22"), Weight: 2, Line: 46},
+			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, Line: 40, Backends: []Backend{
+				{Address: a("10.1.0.11"), Weight: 1, Line: 55},
+				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", Line: 57},
+			}, Health: &Health{Type: HealthHTTP, Port: 80, Path: "/healthz", StatusMin: 200, StatusMax: 399,
+				Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}},
+			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, Line: 59, Backends: []Backend{
+				{Address: a("10.1.0.21"), Weight: 1, Line: 64},
+				{Address: a("10.1.0.22"), Weight: 2, Line: 65},
 			}},
 		},
 		file: "example.yaml",
@@ -306,8 +336,29 @@ func TestFullConfig(t *testing.T) {
 	if c.Conntrack != (Conntrack{EntriesPerCore: 65536, TCPTimeout: 5 * time.Minute, UDPTimeout: 10 * time.Second}) {
 		t.Errorf("conntrack %+v", c.Conntrack)
 	}
-	if len(c.Services) != 3 {
+	if len(c.Services) != 4 {
 		t.Fatalf("%d services", len(c.Services))
+	}
+	if c.LocalAddress6 != netip.MustParseAddr("2001:db8::2") {
+		t.Errorf("local_address6 %v", c.LocalAddress6)
+	}
+	if c.API != (API{Socket: "/tmp/rail.sock", Address: "127.0.0.1:9701", TokenFile: "/etc/rail/token"}) {
+		t.Errorf("api %+v", c.API)
+	}
+	if h := c.Services[0].Health; h == nil || *h != (Health{Type: HealthHTTP, Port: 443, Path: "/healthz", StatusMin: 200, StatusMax: 204,
+		Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 5}) {
+		t.Errorf("web health %+v", h)
+	}
+	if h := c.Services[2].Health; h == nil || *h != (Health{Type: HealthUDP, Port: 53, Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
+		Rise: DefaultHealthRise, Fall: DefaultHealthFall}) {
+		t.Errorf("all-ports health %+v", h)
+	}
+	if c.Services[1].Health != nil {
+		t.Errorf("web-udp has health %+v", c.Services[1].Health)
+	}
+	v6 := c.Services[3]
+	if v6.VIP != netip.MustParseAddr("2001:db8:100::10") || v6.Backends[0].Address != netip.MustParseAddr("2001:db8:1::11") || v6.Health.Port != 80 {
+		t.Errorf("v6 service %+v", v6)
 	}
 	s := c.Services[2]
 	if s.Name != "all-ports" || s.Port != 0 || s.Protocol != Any || s.TableSize != 1009 {

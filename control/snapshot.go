@@ -12,14 +12,18 @@ import (
 // backend starts healthy (health checks come later); backend IDs, which
 // index per-core counters, are assigned in file order.
 func (c *Config) PipelineConfig() (pipeline.Config, error) {
-	pc := pipeline.Config{Local: c.LocalAddress, Seed: c.HashSeed}
+	pc := pipeline.Config{Local: c.LocalAddress, Local6: c.LocalAddress6, Seed: c.HashSeed}
 	switch c.NextHop {
 	case NextHopIngress:
 		pc.NextHop = pipeline.NextHopIngress
 	case NextHopMAC:
 		pc.NextHop, pc.NextHopMAC = pipeline.NextHopMAC, c.NextHopMAC
+	case NextHopKernel:
+		// Each backend's MAC comes from the neighbour resolver; without
+		// one (replay, check) its packets are dropped as no_neighbor.
+		pc.NextHop = pipeline.NextHopBackend
 	default:
-		return pc, fmt.Errorf("next_hop: %v is not supported yet (use ingress or a MAC address)", c.NextHop)
+		return pc, fmt.Errorf("next_hop: %v is not supported", c.NextHop)
 	}
 	id := uint32(0)
 	for _, s := range c.Services {
@@ -48,5 +52,12 @@ func (c *Config) SteerKeys() []rings.ServiceKey {
 	return keys
 }
 
-// Locals are the addresses that GRE must be sent to for the node to take it.
-func (c *Config) Locals() []netip.Addr { return []netip.Addr{c.LocalAddress} }
+// Locals are the addresses that GRE must be sent to for the node to take it:
+// local_address and, when set, local_address6.
+func (c *Config) Locals() []netip.Addr {
+	l := []netip.Addr{c.LocalAddress}
+	if c.LocalAddress6.IsValid() {
+		l = append(l, c.LocalAddress6)
+	}
+	return l
+}
