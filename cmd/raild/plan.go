@@ -1,0 +1,155 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/rail-lb/rail/pin"
+)
+
+func init() {
+	commands["plan"] = command{"--config FILE [--json] [--allowed CPUS] [--sysfs DIR]\n" +
+		"        print the queue → CPU plan raild run will use", cmdPlan}
+}
+
+// planJSON is raild plan --json. Field order matters to tools/setup-nic.sh,
+// which reads "queue":N,"cpu":M pairs: keep Queue and CPU first.
+type planJSON struct {
+	Interface   string       `json:"interface"`
+	Queues      int          `json:"rx_queues"`
+	NICNode     int          `json:"nic_numa_node"` // -1: none (virtual device or single node)
+	Allowed     string       `json:"allowed"`
+	Isolated    string       `json:"isolated"`
+	Assignments []assignJSON `json:"assignments"`
+	Notes       []string     `json:"notes"`
+}
+
+type assignJSON struct {
+	Queue    int    `json:"queue"`
+	CPU      int    `json:"cpu"`
+	Node     int    `json:"node"`     // -1: unknown
+	Siblings string `json:"siblings"` // the CPU's SMT threads, itself included
+	Isolated bool   `json:"isolated"`
+}
+
+// cmdPlan prints the plan pin.PlanFor makes for the configured interface,
+// queues and cpus on this machine's topology (pin.Host), which is what
+// raild run does. --sysfs and --allowed answer "what if": another sysfs
+// tree (tests use synthetic ones) or another affinity mask (CPUAffinity=,
+// taskset).
+func cmdPlan(args []string, stdout, stderr io.Writer) int {
+	var file, sysfs, allowed string
+	var asJSON bool
+	if !flags("plan", args, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&file, "config", "", "configuration file")
+		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+		fs.StringVar(&allowed, "allowed", "", "plan for these CPUs (e.g. 2-7) instead of the ones this process may use")
+		fs.StringVar(&sysfs, "sysfs", "", "read the topology from DIR/sys instead of this machine's /sys")
+	}) {
+		return 2
+	}
+	cfg := loadConfig(file, stderr)
+	if cfg == nil {
+		return 1
+	}
+	if probs := cfg.RequireInterface(); len(probs) > 0 {
+		for _, p := range probs {
+			fmt.Fprintln(stderr, p)
+		}
+		return 1
+	}
+	var topo pin.Topology
+	var err error
+	if sysfs == "" {
+		topo, err = pin.Host(cfg.Interface)
+	} else {
+		topo, err = pin.ReadTopology(sysfs, cfg.Interface)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "raild plan: %v\n", err)
+		return 1
+	}
+	if allowed != "" {
+		if topo.Allowed, err = pin.ParseCPUs(allowed); err != nil {
+			fmt.Fprintf(stderr, "raild plan: --allowed: %v\n", err)
+			return 2
+		}
+	}
+	queues := cfg.Queues
+	if queues == nil {
+		if topo.Queues == 0 {
+			fmt.Fprintf(stderr, "raild plan: interface %s: cannot count its rx queues in sysfs\n", cfg.Interface)
+			return 1
+		}
+		for q := range topo.Queues {
+			queues = append(queues, q)
+		}
+	}
+	plan, err := pin.PlanFor(topo, queues, cfg.CPUs)
+	if err != nil {
+		fmt.Fprintf(stderr, "raild plan: cpus: %v\n", err)
+		return 1
+	}
+
+	out := planJSON{
+		Interface: topo.Interface, Queues: topo.Queues, NICNode: topo.NICNode,
+		Allowed: pin.FormatCPUs(topo.Allowed), Isolated: pin.FormatCPUs(topo.Isolated),
+		Assignments: []assignJSON{}, Notes: topo.Notes(plan),
+	}
+	if out.Notes == nil {
+		out.Notes = []string{}
+	}
+	for _, a := range plan {
+		out.Assignments = append(out.Assignments, assignJSON{
+			Queue: a.Queue, CPU: a.CPU, Node: topo.NodeOf(a.CPU),
+			Siblings: pin.FormatCPUs(topo.SiblingsOf(a.CPU)), Isolated: topo.IsIsolated(a.CPU),
+		})
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(out, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+		return 0
+	}
+	printPlan(stdout, out, cfg.CPUs != nil)
+	return 0
+}
+
+func printPlan(w io.Writer, p planJSON, requested bool) {
+	nic := "none (virtual device or single-node machine: no NUMA preference)"
+	if p.NICNode >= 0 {
+		nic = strconv.Itoa(p.NICNode)
+	}
+	source := "planned by pin.PlanFor"
+	if requested {
+		source = "from the config's cpus:"
+	}
+	fmt.Fprintf(w, "interface %s: %d rx queues, NIC NUMA node %s\n", p.Interface, p.Queues, nic)
+	fmt.Fprintf(w, "allowed CPUs %s, isolated %s; CPUs %s\n\n", p.Allowed, p.Isolated, source)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "QUEUE\tCPU\tNODE\tSMT SIBLINGS\tISOLATED")
+	for _, a := range p.Assignments {
+		node := "-"
+		if a.Node >= 0 {
+			node = strconv.Itoa(a.Node)
+		}
+		iso := "no"
+		if a.Isolated {
+			iso = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Queue, a.CPU, node, a.Siblings, iso)
+	}
+	tw.Flush()
+	if len(p.Notes) == 0 {
+		fmt.Fprintln(w, "\nno notes: one worker per core, nothing shared")
+		return
+	}
+	fmt.Fprintln(w, "\nnotes:")
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "  - %s\n", strings.TrimSpace(n))
+	}
+}
