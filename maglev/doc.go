@@ -65,6 +65,34 @@
 // is exactly the paper's algorithm; scaling all weights by a common factor
 // builds the same table.
 //
+// Accuracy: a backend of weight w gets M·w/Σw slots give or take a round's
+// rounding — between −(1 + w/W) and N·w/Σw + w/W slots off, which
+// TestPropertyRandomSets checks over random pools; with equal weights
+// shares differ by at most one slot. railbench maglev measures the
+// achieved shares (docs/maglev.md): for 100 backends with weights 1…10 the
+// worst backend is within 0.3 % of its configured share at M = 65537.
+//
+// Skewed weights would make the rounds slow (N steps per round, about
+// M·W/Σw rounds), so when the heaviest weight is more than 4× the mean New
+// runs the same schedule from a heap instead: the t-th turn of a backend
+// of weight w falls in round ⌈t·W/w⌉, and turns are taken in (round, key)
+// order — the same turns in the same order, so the same table
+// (TestHeapMatchesRounds), in O(M log N).
+//
+// # Memory
+//
+// A table is one []uint16 of M slots — 2·M bytes, pointer-free, so the
+// garbage collector never scans it: 131 074 bytes for M = 65537 and
+// 1 310 746 bytes for M = 655373. A build also allocates 32 bytes of
+// scratch per backend with weight > 0 and the index order, both freed.
+//
+// # Build time
+//
+// About M·ln M probes in total whatever N is: median 1.5 ms for N = 1000,
+// M = 65537 and 18 ms for M = 655373 on the project's 2-core machine
+// (the paper reports 1.8 ms and 22.9 ms); see BenchmarkNew and
+// docs/maglev.md.
+//
 // # Sizes
 //
 // M must be prime, at least the number of backends with weight > 0, and at

@@ -86,7 +86,7 @@ type builder struct {
 	pos    uint32 // next preferred slot
 	skip   uint32 // 1 ≤ skip < M
 	weight uint32
-	credit uint64 // accumulated weight; a turn costs maxWeight
+	credit uint64 // fillRounds: accumulated weight, a turn costs maxWeight; fillHeap: turns taken
 	index  uint16 // index in the caller's slice
 }
 
@@ -149,14 +149,57 @@ func New(backends []Backend, size uint32, seed uint64) (*Table, error) {
 	for i := range slots {
 		slots[i] = NoBackend
 	}
+	var sum uint64
+	for k := range bs {
+		sum += uint64(bs[k].weight)
+	}
+	// Both schedules give the same turns in the same order; the credit
+	// rounds cost N steps per round and there are about M·W/Σw rounds,
+	// so when the heaviest weight is far above the mean the turn heap
+	// (log N per turn) is faster.
+	if uint64(maxWeight)*uint64(len(bs)) <= heapAbove*sum && !forceHeap {
+		fillRounds(slots, bs, maxWeight)
+	} else {
+		fillHeap(slots, bs, maxWeight)
+	}
+	t.slots = slots
+	return t, nil
+}
+
+// heapAbove is the max/mean weight ratio above which New schedules turns
+// with a heap. forceHeap lets tests compare the two schedules.
+const heapAbove = 4
+
+var forceHeap = false
+
+// turn gives backend b its next turn: it claims its most preferred slot
+// that is still empty. The caller guarantees an empty slot exists.
+func turn(slots []uint16, b *builder, M uint32) {
+	c := b.pos
+	for slots[c] != NoBackend {
+		// M ≤ MaxSize, so c+skip < 2M cannot overflow.
+		c += b.skip
+		if c >= M {
+			c -= M
+		}
+	}
+	slots[c] = b.index
+	c += b.skip
+	if c >= M {
+		c -= M
+	}
+	b.pos = c
+}
+
+// fillRounds is the population by rounds: in each, every backend (in key
+// order) earns its weight in credit and, when it has maxWeight, spends it
+// on one turn. The heaviest backend takes a turn every round, so no round
+// is empty; with equal weights every backend takes one turn per round —
+// the paper's Pseudocode 1.
+func fillRounds(slots []uint16, bs []builder, maxWeight uint32) {
+	M := uint32(len(slots))
 	mw := uint64(maxWeight)
-	filled := uint32(0)
-	// Rounds: in each, every backend (in key order) earns its weight in
-	// credit and, when it has maxWeight, spends it on one turn: it claims
-	// its most preferred slot that is still empty. The heaviest backend
-	// takes a turn every round, so no round is empty; with equal weights
-	// every backend takes one turn per round — the paper's Pseudocode 1.
-	for {
+	for filled := uint32(0); ; {
 		for k := range bs {
 			b := &bs[k]
 			b.credit += uint64(b.weight)
@@ -164,26 +207,74 @@ func New(backends []Backend, size uint32, seed uint64) (*Table, error) {
 				continue
 			}
 			b.credit -= mw
-			c := b.pos
-			for slots[c] != NoBackend {
-				// M ≤ MaxSize, so c+skip < 2M cannot overflow.
-				c += b.skip
-				if c >= M {
-					c -= M
-				}
-			}
-			slots[c] = b.index
-			c += b.skip
-			if c >= M {
-				c -= M
-			}
-			b.pos = c
-			filled++
-			if filled == M {
-				t.slots = slots
-				return t, nil
+			turn(slots, b, M)
+			if filled++; filled == M {
+				return
 			}
 		}
+	}
+}
+
+// fillHeap gives the same turns as fillRounds without visiting idle
+// backends. Under the credit rule a backend of weight w takes its t-th
+// turn (t = 1, 2, …) in round ⌈t·W/w⌉, and within a round turns go in key
+// order, so a min-heap ordered by (round, key order) yields the turns in
+// exactly the order fillRounds takes them.
+func fillHeap(slots []uint16, bs []builder, maxWeight uint32) {
+	M := uint32(len(slots))
+	W := uint64(maxWeight)
+	next := func(k int32) uint64 { // round of backend k's next turn; credit counts its turns
+		t := bs[k].credit + 1
+		w := uint64(bs[k].weight)
+		return (t*W + w - 1) / w
+	}
+	h := turnHeap{round: make([]uint64, len(bs)), items: make([]int32, len(bs))}
+	for k := range bs {
+		h.items[k] = int32(k)
+		h.round[k] = next(int32(k))
+	}
+	for i := len(bs)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+	for filled := uint32(0); ; {
+		k := h.items[0]
+		turn(slots, &bs[k], M)
+		if filled++; filled == M {
+			return
+		}
+		bs[k].credit++
+		h.round[k] = next(k)
+		h.down(0)
+	}
+}
+
+// turnHeap is a binary min-heap of backend positions ordered by (round of
+// the next turn, position); position is key order.
+type turnHeap struct {
+	round []uint64 // by position
+	items []int32  // heap of positions
+}
+
+func (h *turnHeap) less(a, b int32) bool {
+	return h.round[a] < h.round[b] || (h.round[a] == h.round[b] && a < b)
+}
+
+func (h *turnHeap) down(i int) {
+	n := len(h.items)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h.less(h.items[r], h.items[l]) {
+			m = r
+		}
+		if !h.less(h.items[m], h.items[i]) {
+			return
+		}
+		h.items[i], h.items[m] = h.items[m], h.items[i]
+		i = m
 	}
 }
 
