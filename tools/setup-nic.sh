@@ -627,7 +627,7 @@ main() {
 	set_ntuple
 	set_irqs
 	set_napi
-	echo "summary: $iface: $changed changed, $kept already set, $na not applicable, $refused refused$($dry_run || echo "; saved in $(state_file)")"
+	echo "summary: $iface: $changed $($dry_run && echo "to change" || echo changed), $kept already set, $na not applicable, $refused refused$($dry_run || echo "; saved in $(state_file)")"
 	if $strict && ((refused > 0)); then
 		return 1
 	fi

@@ -259,7 +259,7 @@ main() {
 	fi
 	echo "tune-host: $($netns_only && echo "per-namespace settings only" || echo "host and namespace settings")$($dry_run && echo "; dry run: nothing changes")"
 	apply_all
-	echo "summary: $changed changed, $kept already set, $na not applicable, $refused refused$($dry_run || echo "; saved in $(state_file)")"
+	echo "summary: $changed $($dry_run && echo "to change" || echo changed), $kept already set, $na not applicable, $refused refused$($dry_run || echo "; saved in $(state_file)")"
 }
 
 main "$@"
