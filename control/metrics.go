@@ -32,6 +32,11 @@ type Metrics struct {
 	// Steer, when set, adds the frames the XDP program left to the kernel
 	// to rail_pass_packets_total (the pipeline never sees those).
 	Steer *rings.Steer
+	// State, when set, adds the control plane's metrics (health, weights,
+	// snapshot generation, rebuilds, reloads) and names backends by its
+	// stable IDs; API adds the admin API's request counts.
+	State *State
+	API   *APIServer
 }
 
 type passKey struct {
@@ -113,6 +118,16 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	if gc[0].Value.Kind() == rtmetrics.KindUint64 {
 		metrics.WriteCounterUint64(w, "rail_gc_cycles_total", gc[0].Value.Uint64())
 	}
+	if m.API != nil {
+		ok, client, server := m.API.Requests()
+		metrics.WriteCounterUint64(w, `rail_api_requests_total{code="2xx"}`, ok)
+		metrics.WriteCounterUint64(w, `rail_api_requests_total{code="4xx"}`, client)
+		metrics.WriteCounterUint64(w, `rail_api_requests_total{code="5xx"}`, server)
+	}
+	if m.State != nil {
+		m.State.writeMetrics(w)
+		return
+	}
 	if m.Snap == nil {
 		return
 	}
@@ -130,6 +145,57 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 			metrics.WriteCounterUint64(w, fmt.Sprintf("rail_service_backend_packets_total{service=%q,backend=%q}", s.Name, b.Address.String()), n)
 		}
 	}
+}
+
+// writeMetrics writes the control plane's metrics: per backend packets,
+// health and weight; per service usable backends and rebuilds; snapshot
+// generation and build time; reload outcomes; health transitions.
+func (s *State) writeMetrics(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sv := range s.svcs {
+		v := s.view(sv)
+		usable := 0
+		for _, b := range v.Backends {
+			l := fmt.Sprintf("{service=%q,backend=%q}", sv.Name, b.Address)
+			metrics.WriteCounterUint64(w, "rail_service_backend_packets_total"+l, b.Packets)
+			metrics.WriteGaugeUint64(w, "rail_backend_up"+l, b2u(b.Healthy))
+			metrics.WriteGaugeUint64(w, "rail_backend_weight"+l, uint64(b.Weight))
+			if s.cfg.NextHop == NextHopKernel {
+				metrics.WriteGaugeUint64(w, "rail_backend_next_hop_resolved"+l, b2u(b.NextHop != ""))
+			}
+			if b.Healthy && b.Weight > 0 {
+				usable++
+			}
+		}
+		ls := fmt.Sprintf("{service=%q}", sv.Name)
+		metrics.WriteGaugeUint64(w, "rail_service_backends"+ls, uint64(len(v.Backends)))
+		metrics.WriteGaugeUint64(w, "rail_service_usable_backends"+ls, uint64(usable))
+		metrics.WriteGaugeUint64(w, "rail_service_available"+ls, b2u(usable > 0))
+		metrics.WriteCounterUint64(w, "rail_table_rebuilds_total"+ls, s.rebuilds[sv.Name])
+	}
+	for t, n := range s.transitions {
+		to := "down"
+		if t.up {
+			to = "up"
+		}
+		metrics.WriteCounterUint64(w, fmt.Sprintf("rail_health_transitions_total{service=%q,backend=%q,to=%q}", t.service, t.addr, to), n)
+	}
+	metrics.WriteGaugeUint64(w, "rail_snapshot_generation", s.gen.Load())
+	metrics.WriteCounterUint64(w, "rail_snapshot_builds_total", s.builds.Load())
+	metrics.WriteCounterFloat64(w, "rail_snapshot_build_seconds_total", float64(s.rebuildNanos.Load())/1e9)
+	metrics.WriteGaugeFloat64(w, "rail_snapshot_last_build_seconds", float64(s.lastBuild.Load())/1e9)
+	for i, r := range []string{"ok", "invalid", "failed"} {
+		metrics.WriteCounterUint64(w, `rail_reloads_total{result="`+r+`"}`, s.reloads[i].Load())
+	}
+	metrics.WriteGaugeUint64(w, "rail_api_changes", uint64(len(s.changes)))
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Serve starts the metrics endpoint on addr (/metrics). The listener is

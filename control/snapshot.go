@@ -44,9 +44,12 @@ func (c *Config) PipelineConfig() (pipeline.Config, error) {
 
 // SteerKeys are the service keys the XDP steering program needs to make the
 // same ours/not-ours decision as the pipeline.
-func (c *Config) SteerKeys() []rings.ServiceKey {
-	keys := make([]rings.ServiceKey, 0, len(c.Services))
-	for _, s := range c.Services {
+func (c *Config) SteerKeys() []rings.ServiceKey { return SteerKeys(c.Services) }
+
+// SteerKeys are the steering program's keys for services.
+func SteerKeys(services []Service) []rings.ServiceKey {
+	keys := make([]rings.ServiceKey, 0, len(services))
+	for _, s := range services {
 		keys = append(keys, rings.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: uint8(s.Protocol)})
 	}
 	return keys

