@@ -1,0 +1,99 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rail-lb/rail/control"
+	"github.com/rail-lb/rail/pipeline"
+)
+
+const cfg = `local_address: 10.0.0.2
+services:
+  - name: web
+    vip: 192.0.2.10
+    port: 80
+    protocol: tcp
+    table_size: 1009
+    backends:
+      - address: 10.1.0.11
+      - address: 10.1.0.12
+`
+
+// daemon serves the API for a State on a socket in a temporary directory.
+func daemon(t *testing.T) (string, *pipeline.Stats) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rail.yaml")
+	os.WriteFile(file, []byte(cfg), 0o644)
+	c, probs := control.Load(file)
+	if c == nil {
+		t.Fatal(probs)
+	}
+	st, err := control.NewState(c, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := new(pipeline.Stats)
+	st.SetQueues([]control.QueueStats{{Queue: 0, CPU: 1, Pipeline: stats}})
+	sock := filepath.Join(dir, "raild.sock")
+	l, err := (&control.APIServer{State: st}).Serve(control.API{Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return sock, stats
+}
+
+func railctl(t *testing.T, sock string, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(append([]string{"--socket", sock}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCommands(t *testing.T) {
+	sock, stats := daemon(t)
+	stats.Reasons[pipeline.ReasonNone].Store(10)
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		out     string // in stdout
+		errText string // in stderr
+	}{
+		{[]string{"services"}, 0, "10.1.0.12", ""},
+		{[]string{"backend", "add", "web", "10.1.0.13", "--weight", "2"}, 0, "added 10.1.0.13 to web (weight 2)", "until the next reload or restart"},
+		{[]string{"backend", "weight", "web", "10.1.0.13", "5"}, 0, "weight of 10.1.0.13 in web is 5", ""},
+		{[]string{"backend", "drain", "web", "10.1.0.11"}, 0, "drained 10.1.0.11", ""},
+		{[]string{"services"}, 0, "0 (file: 1)", ""},
+		{[]string{"backend", "remove", "web", "10.1.0.13"}, 0, "removed 10.1.0.13 from web", ""},
+		{[]string{"conntrack"}, 0, "ENTRIES", ""},
+		{[]string{"stats", "--interval", "10ms"}, 0, "web", ""},
+		{[]string{"reload"}, 0, "replaced by the file: set the weight of backend 10.1.0.11", ""},
+		{[]string{"backend", "add", "web", "10.1.0.11"}, 1, "", "railctl: service \"web\" already has backend 10.1.0.11"},
+		{[]string{"backend", "add", "nope", "10.1.0.14"}, 1, "", "railctl: no service \"nope\""},
+		{[]string{"backend", "weight", "web", "10.1.0.11", "lots"}, 1, "", "weight \"lots\": a whole number"},
+		{[]string{"backend", "add", "web"}, 1, "", "accepts 2 arg(s)"},
+		{[]string{"services", "--output", "yaml"}, 1, "", "--output \"yaml\""},
+		{[]string{"frobnicate"}, 1, "", "unknown command"},
+	} {
+		code, out, errText := railctl(t, sock, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errText, tc.errText) {
+			t.Errorf("railctl %v: %d\nstdout %s\nstderr %s\nwant %d, %q, %q", tc.args, code, out, errText, tc.code, tc.out, tc.errText)
+		}
+	}
+	code, out, _ := railctl(t, sock, "services", "--output", "json")
+	var v []control.ServiceView
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || len(v) != 1 || len(v[0].Backends) != 2 {
+		t.Errorf("services -o json: %d %s", code, out)
+	}
+	code, out, _ = railctl(t, sock, "stats", "--watch", "--count", "2", "--interval", "10ms", "-o", "json")
+	if code != 0 || strings.Count(out, `"cores"`) != 2 {
+		t.Errorf("stats --watch --count 2: %d %s", code, out)
+	}
+	if code, _, errText := railctl(t, filepath.Join(t.TempDir(), "none.sock"), "services"); code != 1 || !strings.Contains(errText, "cannot reach raild") {
+		t.Errorf("no daemon: %d %s", code, errText)
+	}
+}
