@@ -5,34 +5,49 @@
 // It implements docs/verdicts.md for the XDP program: every `pass` row is
 // XDP_PASS (the kernel keeps the frame), every `tx` and `drop` row is a
 // redirect to the AF_XDP socket of the receiving queue, where the Go
-// pipeline decides the rest. The step numbers below are the document's.
+// pipeline decides the rest. A drop that comes before a possible pass in
+// the document (a bad outer header, a bad GRE header or checksum, a bad
+// inner header, a TCP header without ports, a bad ICMP error) must be
+// checked here too, in the same order, or the frame would be passed; only
+// what follows the last possible pass (backend choice, egress) is left
+// out. The section numbers below (§1.2 …) are the document's.
 //
-// Map keys hold addresses and ports exactly as they appear on the wire
-// (network byte order), so no byte swapping is needed on either side.
+// Addresses in map keys are 16 bytes as on the wire; an IPv4 address is
+// stored IPv4-mapped (::ffff:a.b.c.d), and an IPv6 destination that is
+// itself IPv4-mapped never matches (it is not an IPv6 VIP or local address
+// of anyone). Ports are in network byte order as well, so no byte swapping
+// is needed on either side.
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
+struct addr {
+	__u8 a[16]; // IPv6, or IPv4-mapped IPv6 for IPv4
+};
+
 struct service_key {
-	__u32 vip;   // network byte order
-	__u16 port;  // network byte order; 0 = any port
-	__u8 proto;  // 0 = any protocol
+	__u8 vip[16]; // as struct addr
+	__u16 port;   // network byte order; 0 = any port
+	__u8 proto;   // 0 = any protocol
 	__u8 pad;
 };
 
+// locals: the local addresses of both families (destinations of GRE from
+// the router: local_address, local_address6).
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 256);
-	__type(key, __u32);
+	__type(key, struct addr);
 	__type(value, __u8);
 } locals SEC(".maps");
 
+// vips: every service's VIP, both families.
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
-	__type(key, __u32);
+	__type(key, struct addr);
 	__type(value, __u8);
 } vips SEC(".maps");
 
@@ -71,11 +86,32 @@ struct {
 } passes SEC(".maps");
 
 #define ETH_LEN 14
-#define IPPROTO_GRE_ 47
-#define IPPROTO_TCP_ 6
-#define IPPROTO_UDP_ 17
+#define IP6_LEN 40
+#define PROTO_ICMP 1
+#define PROTO_TCP 6
+#define PROTO_UDP 17
+#define PROTO_GRE 47
+#define PROTO_ICMP6 58
+#define EXT_HOP 0
+#define EXT_ROUTING 43
+#define EXT_FRAGMENT 44
+#define EXT_AUTH 51
+#define EXT_DSTOPTS 60
+#define MAX_EXT 8 // an extension-header walk follows at most 8 headers
 
-static __always_inline __u16 be16(const __u8 *p) { return ((__u16)p[0] << 8) | p[1]; }
+// Header offsets (from the start of the frame) never exceed MAX_OFF: the
+// verifier needs a bound on a variable offset before it lets a packet
+// pointer built from it be checked against data_end. The largest offset a
+// real frame can reach is far below it (two walks of 8 headers of at most
+// 2 KiB each); beyond it the frame is redirected and the pipeline decides.
+#define MAX_OFF 0xbfff
+
+// opaque stops clang from deriving a pointer from another one it already
+// has (p = (data + off + 512) - 512): the verifier only trusts a packet
+// pointer that was itself compared with data_end.
+#define opaque(x) asm volatile("" : "+r"(x))
+
+static __always_inline __u32 be16(const __u8 *p) { return ((__u32)p[0] << 8) | p[1]; }
 
 static __always_inline __u32 raw32(const __u8 *p)
 {
@@ -84,11 +120,45 @@ static __always_inline __u32 raw32(const __u8 *p)
 	return v;
 }
 
-static __always_inline int is_vip(__u32 addr) { return bpf_map_lookup_elem(&vips, &addr) != 0; }
-
-static __always_inline int has_service(__u32 dst, __u16 dport, __u8 proto)
+static __always_inline __u16 raw16(const __u8 *p)
 {
-	struct service_key k = {.vip = dst, .port = dport, .proto = proto, .pad = 0};
+	__u16 v;
+	__builtin_memcpy(&v, p, 2);
+	return v;
+}
+
+// IPv4-mapped prefix ::ffff:0:0/96, its third 32-bit word as loaded from
+// memory on this little-endian target (bytes 00 00 ff ff).
+#define MAPPED_WORD 0xffff0000u
+
+static __always_inline void addr4(struct addr *a, __u32 wire)
+{
+	__u32 *w = (__u32 *)a->a;
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = MAPPED_WORD;
+	w[3] = wire;
+}
+
+// addr6 copies an IPv6 address; it returns 0 for an IPv4-mapped one,
+// which must not be confused with the IPv4 address in the maps.
+static __always_inline int addr6(struct addr *a, const __u8 *p)
+{
+	__u32 *w = (__u32 *)a->a;
+	w[0] = raw32(p);
+	w[1] = raw32(p + 4);
+	w[2] = raw32(p + 8);
+	w[3] = raw32(p + 12);
+	return !(w[0] == 0 && w[1] == 0 && w[2] == MAPPED_WORD);
+}
+
+static __always_inline int has_service(const struct addr *dst, __u16 dport, __u8 proto)
+{
+	struct service_key k;
+	__builtin_memcpy(k.vip, dst->a, 16);
+	k.port = dport;
+	k.proto = proto;
+	k.pad = 0;
 	if (bpf_map_lookup_elem(&services, &k))
 		return 1;
 	k.proto = 0;
@@ -102,39 +172,291 @@ static __always_inline int has_service(__u32 dst, __u16 dport, __u8 proto)
 	return bpf_map_lookup_elem(&services, &k) != 0;
 }
 
-// Step 6: the inner packet occupies [in, in+region). gre says whether it
-// came out of a GRE tunnel (then a non-VIP inner destination is not ours).
-static __always_inline int inner(const __u8 *in, __u32 region, const __u8 *end, int gre)
+static __always_inline int is_ext(__u32 nh)
 {
-	if (region < 20)
-		return OURS; // malformed
-	if (in + 20 > end)
-		return OURS; // cannot happen: region lies inside the frame
-	__u8 vihl = in[0];
-	__u32 ihl = (__u32)(vihl & 0x0f) * 4;
-	if ((vihl >> 4) != 4 || ihl < 20 || ihl > region)
-		return OURS; // malformed
-	__u32 tot = be16(in + 2);
-	if (tot < ihl || tot > region)
-		return OURS; // malformed
-	__u32 dst = raw32(in + 16);
-	if (gre && !is_vip(dst))
-		return NO_SERVICE; // pass no_service
-	if (be16(in + 6) & 0x3fff)
-		return OURS; // fragment (MF or offset)
-	__u8 proto = in[9];
-	__u16 dport = 0;
-	if (proto == IPPROTO_TCP_ || proto == IPPROTO_UDP_) {
-		if (ihl + 4 > tot)
-			return OURS; // malformed
-		const __u8 *l4 = in + ihl;
-		if (l4 + 4 > end)
-			return OURS; // cannot happen: tot lies inside the frame
-		__builtin_memcpy(&dport, l4 + 2, 2);
+	return nh == EXT_HOP || nh == EXT_ROUTING || nh == EXT_DSTOPTS || nh == EXT_AUTH ||
+	       nh == EXT_FRAGMENT;
+}
+
+// An IPv6 extension-header walk (the document's preamble): from next
+// header nh at offset off, inside [off, lim), lim ≤ frame length.
+struct walk {
+	__u64 off;   // in: the first header; out: the transport header
+	__u32 nh;    // in: the fixed header's next header; out: the protocol
+	__u32 frag;  // out: a fragment header was seen
+	__u32 later; // out: ... with offset ≠ 0 (the walk ends after it)
+};
+
+#define WALK_OK 0
+#define WALK_PAST 1 // a header runs past lim
+#define WALK_MANY 2 // more than MAX_EXT headers
+
+static __always_inline int walk6(const __u8 *data, const __u8 *end, __u64 lim, struct walk *w)
+{
+	__u64 off = w->off;
+	__u32 nh = w->nh;
+	for (int i = 0; i <= MAX_EXT; i++) {
+		if (!is_ext(nh))
+			break;
+		if (i == MAX_EXT)
+			return WALK_MANY;
+		// Every extension header is at least 8 bytes long.
+		if (off > MAX_OFF || off + 8 > lim)
+			return WALK_PAST;
+		const __u8 *h = data + off;
+		if (h + 8 > end)
+			return WALK_PAST; // cannot happen: lim lies inside the frame
+		__u64 hl;
+		if (nh == EXT_FRAGMENT) {
+			w->frag = 1;
+			if (be16(h + 2) >> 3) {
+				// A later fragment: what follows is payload, not
+				// headers; its next header is the protocol.
+				w->later = 1;
+				nh = h[0];
+				off += 8;
+				break;
+			}
+			hl = 8;
+		} else if (nh == EXT_AUTH) {
+			hl = ((__u64)h[1] + 2) * 4;
+		} else {
+			hl = ((__u64)h[1] + 1) * 8;
+		}
+		if (off + hl > lim)
+			return WALK_PAST;
+		nh = h[0];
+		off += hl;
 	}
-	if (!has_service(dst, dport, proto))
-		return NO_SERVICE; // pass no_service
-	return OURS;         // tx, or drop no_backend
+	w->off = off;
+	w->nh = nh;
+	return WALK_OK;
+}
+
+// gre_csum_ok verifies the GRE checksum over frame[off:rend) (§2): the
+// ones' complement sum of the region, checksum field included, is 0xffff.
+// It is a global function so that the verifier checks it once, not once
+// per path that reaches it.
+__attribute__((noinline)) int gre_csum_ok(struct xdp_md *ctx, __u64 off, __u64 rend)
+{
+	const __u8 *data = (const __u8 *)(long)ctx->data;
+	const __u8 *end = (const __u8 *)(long)ctx->data_end;
+	if (off > MAX_OFF || rend > 0xffff || off > rend)
+		return 0;
+	__u64 n = rend - off;
+	__u64 sum = 0;
+	// Whole 512-byte blocks (bpf_csum_diff's limit) …
+	for (int i = 0; i < 128; i++) {
+		if (n < 512)
+			break;
+		if (off > MAX_OFF)
+			return 0;
+		const __u8 *p = data + off;
+		opaque(p);
+		if (p + 512 > end)
+			return 0;
+		__s64 s = bpf_csum_diff(0, 0, (__be32 *)p, 512, 0);
+		if (s < 0)
+			return 0;
+		sum += (__u32)s;
+		off += 512;
+		n -= 512;
+	}
+	if (n >= 512)
+		return 0;
+	// … then the rest in 256, 128, …, 4 bytes (every piece starts at an
+	// even distance from the GRE header, so the 16-bit words line up) …
+	for (__u64 size = 256; size >= 4; size >>= 1) {
+		if (!(n & size))
+			continue;
+		if (off > MAX_OFF)
+			return 0;
+		const __u8 *p = data + off;
+		opaque(p);
+		if (p + size > end)
+			return 0;
+		__s64 s = bpf_csum_diff(0, 0, (__be32 *)p, size, 0);
+		if (s < 0)
+			return 0;
+		sum += (__u32)s;
+		off += size;
+	}
+	// … and the last 1–3 bytes, an odd one padded with a zero byte. The
+	// sums are of little-endian words; 0xffff reads the same both ways.
+	if (off > MAX_OFF)
+		return 0;
+	const __u8 *p = data + off;
+	if (n & 2) {
+		if (p + 2 > end)
+			return 0;
+		sum += (__u32)p[0] | ((__u32)p[1] << 8);
+		p += 2;
+	}
+	if (n & 1) {
+		if (p + 1 > end)
+			return 0;
+		sum += p[0];
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return sum == 0xffff;
+}
+
+#define INNER_V6 1  // the inner packet is IPv6
+#define INNER_GRE 2 // it came out of a GRE tunnel (GRE form)
+
+// inner_decide is §3 for the inner packet in frame[off:rend). It is a
+// global function (verified once, on its own) because four paths lead to
+// it: plain IPv4, plain IPv6, GRE over IPv4 and GRE over IPv6.
+__attribute__((noinline)) int inner_decide(struct xdp_md *ctx, __u64 off, __u64 rend, __u32 how)
+{
+	const __u8 *data = (const __u8 *)(long)ctx->data;
+	const __u8 *end = (const __u8 *)(long)ctx->data_end;
+	if (off > MAX_OFF || rend > (__u64)(end - data) || off > rend)
+		return OURS; // cannot happen: the caller's region lies inside the frame
+	__u64 region = rend - off;
+	const __u8 *p = data + off;
+	int v6 = how & INNER_V6;
+	struct addr dst;
+	__u32 proto;
+	__u64 l4, pend;
+
+	if (!v6) {
+		// §3.1 IPv4.
+		if (region < 20 || p + 20 > end)
+			return OURS; // malformed
+		__u32 vihl = p[0];
+		__u64 ihl = (vihl & 0x0f) * 4;
+		if ((vihl >> 4) != 4 || ihl < 20)
+			return OURS; // malformed
+		__u64 tot = be16(p + 2);
+		if (ihl > tot || tot > region)
+			return OURS; // malformed
+		// §3.2.
+		addr4(&dst, raw32(p + 16));
+		if ((how & INNER_GRE) && !bpf_map_lookup_elem(&vips, &dst))
+			return NO_SERVICE;
+		// §3.3, §3.4: a later fragment goes to the VIP's default
+		// service (§3.6), which every VIP has.
+		if (be16(p + 6) & 0x1fff)
+			return OURS;
+		proto = p[9];
+		l4 = off + ihl;
+		pend = off + tot;
+	} else {
+		// §3.1 IPv6.
+		if (region < IP6_LEN || p + IP6_LEN > end)
+			return OURS; // malformed
+		if ((p[0] >> 4) != 6)
+			return OURS; // malformed
+		__u64 plen = be16(p + 4);
+		if (IP6_LEN + plen > region)
+			return OURS; // malformed
+		// §3.2.
+		int ok6 = addr6(&dst, p + 24);
+		if ((how & INNER_GRE) && (!ok6 || !bpf_map_lookup_elem(&vips, &dst)))
+			return NO_SERVICE;
+		// §3.3: the walk's failures are drops (malformed, unsupported).
+		pend = off + IP6_LEN + plen;
+		struct walk w = {.off = off + IP6_LEN, .nh = p[6]};
+		if (walk6(data, end, pend, &w) != WALK_OK)
+			return OURS;
+		if (w.later)
+			return OURS; // §3.4 → §3.6, as for IPv4
+		proto = w.nh;
+		l4 = w.off;
+	}
+
+	// §3.4 ports (dport stays in wire order: it is a map key).
+	__u16 dport = 0;
+	if (l4 > MAX_OFF)
+		return OURS; // cannot happen (see MAX_OFF)
+	const __u8 *t = data + l4;
+	if (proto == PROTO_TCP || proto == PROTO_UDP) {
+		if (l4 + 4 > pend)
+			return OURS; // malformed
+		if (t + 4 > end)
+			return OURS; // cannot happen: pend lies inside the frame
+		dport = raw16(t + 2);
+	} else if (proto == (v6 ? PROTO_ICMP6 : PROTO_ICMP) && l4 + 1 <= pend) {
+		if (t + 1 > end)
+			return OURS; // cannot happen
+		__u32 type = t[0];
+		if (type == (v6 ? 128 : 8))
+			return OURS; // echo request: a match or the default service
+		int err = v6 ? (type >= 1 && type <= 3) : (type == 3 || type == 11);
+		if (err) {
+			// The embedded packet (the backend's, from the VIP):
+			// the flow is its reverse, so the destination port is
+			// its source port and the protocol is its protocol.
+			__u64 e = l4 + 8, et;
+			if (e > pend || e > MAX_OFF)
+				return OURS; // malformed
+			const __u8 *q = data + e;
+			if (!v6) {
+				if (pend - e < 20 || q + 20 > end)
+					return OURS; // malformed
+				__u32 vihl = q[0];
+				__u64 ihl = (vihl & 0x0f) * 4;
+				if ((vihl >> 4) != 4 || ihl < 20 || ihl > be16(q + 2))
+					return OURS; // malformed
+				proto = q[9];
+				et = e + ihl;
+			} else {
+				if (pend - e < IP6_LEN || q + IP6_LEN > end)
+					return OURS; // malformed
+				if ((q[0] >> 4) != 6)
+					return OURS; // malformed
+				proto = q[6];
+				et = e + IP6_LEN;
+			}
+			if (et + 4 > pend || et > MAX_OFF)
+				return OURS; // malformed: no 4 bytes of transport header
+			const __u8 *u = data + et;
+			if (u + 4 > end)
+				return OURS; // cannot happen
+			if (proto == PROTO_TCP || proto == PROTO_UDP)
+				dport = raw16(u);
+		}
+	}
+
+	// §3.5.
+	return has_service(&dst, dport, proto) ? OURS : NO_SERVICE;
+}
+
+// gre is §2 for a GRE header at frame[off:rend), then §3 (GRE form).
+static __always_inline int gre(struct xdp_md *ctx, const __u8 *data, const __u8 *end, __u64 off,
+			       __u64 rend)
+{
+	if (off > MAX_OFF || off + 4 > rend)
+		return OURS; // malformed: no GRE header
+	const __u8 *g = data + off;
+	if (g + 4 > end)
+		return OURS; // cannot happen: rend lies inside the frame
+	__u32 flags = be16(g);
+	if (flags & ~(__u32)0xb000)
+		return OURS; // unsupported: routing, strict, recursion, reserved, version
+	__u64 glen = 4;
+	if (flags & 0x8000)
+		glen += 4;
+	if (flags & 0x2000)
+		glen += 4;
+	if (flags & 0x1000)
+		glen += 4;
+	if (off + glen > rend)
+		return OURS; // malformed
+	__u32 gp = be16(g + 2);
+	__u32 how = INNER_GRE;
+	if (gp == 0x86dd)
+		how |= INNER_V6;
+	else if (gp != 0x0800)
+		return OURS; // unsupported
+	if ((flags & 0x8000) && !gre_csum_ok(ctx, off, rend))
+		return OURS; // malformed: bad checksum
+	return inner_decide(ctx, off + glen, rend, how);
 }
 
 static __always_inline int decide(struct xdp_md *ctx)
@@ -142,53 +464,63 @@ static __always_inline int decide(struct xdp_md *ctx)
 	const __u8 *data = (const __u8 *)(long)ctx->data;
 	const __u8 *end = (const __u8 *)(long)ctx->data_end;
 
-	// Steps 1 and 2.
+	// §1.1.
 	if (data + ETH_LEN > end)
 		return NOT_IP;
-	if (data[12] != 0x08 || data[13] != 0x00)
-		return NOT_IP;
-	if (data + ETH_LEN + 20 > end)
-		return NOT_OURS;
-	__u32 len = end - data;
-	const __u8 *ip = data + ETH_LEN;
-	__u32 dst = raw32(ip + 16);
-	__u8 proto = ip[9];
+	__u64 len = end - data;
+	__u32 etype = be16(data + 12);
+	struct addr dst;
 
-	// Step 4: GRE to one of our local addresses.
-	if (proto == IPPROTO_GRE_ && bpf_map_lookup_elem(&locals, &dst)) {
-		__u8 vihl = ip[0];
-		__u32 ihl = (__u32)(vihl & 0x0f) * 4;
-		if ((vihl >> 4) != 4 || ihl < 20 || ETH_LEN + ihl > len)
-			return OURS; // malformed
-		__u32 tot = be16(ip + 2);
-		if (tot < ihl + 4 || ETH_LEN + tot > len)
-			return OURS; // malformed
-		if (be16(ip + 6) & 0x3fff)
-			return OURS; // fragment
-		const __u8 *gre = ip + ihl;
-		if (gre + 4 > end)
-			return OURS; // cannot happen: tot >= ihl+4 lies inside the frame
-		__u16 flags = be16(gre);
-		if (flags & ~(__u16)0xb000)
-			return OURS; // unsupported: routing, strict, recursion, reserved, version
-		__u32 glen = 4;
-		if (flags & 0x8000)
-			glen += 4;
-		if (flags & 0x2000)
-			glen += 4;
-		if (flags & 0x1000)
-			glen += 4;
-		if (ihl + glen > tot)
-			return OURS; // malformed
-		if (be16(gre + 2) != 0x0800)
-			return OURS; // unsupported
-		return inner(gre + glen, tot - ihl - glen, end, 1);
+	if (etype == 0x0800) {
+		// §1.2.
+		if (data + ETH_LEN + 20 > end)
+			return NOT_OURS;
+		const __u8 *ip = data + ETH_LEN;
+		addr4(&dst, raw32(ip + 16));
+		if (ip[9] == PROTO_GRE && bpf_map_lookup_elem(&locals, &dst)) {
+			__u32 vihl = ip[0];
+			__u64 ihl = (vihl & 0x0f) * 4;
+			if ((vihl >> 4) != 4 || ihl < 20 || ETH_LEN + ihl > len)
+				return OURS; // malformed
+			__u64 tot = be16(ip + 2);
+			if (tot < ihl + 4 || ETH_LEN + tot > len)
+				return OURS; // malformed
+			if (be16(ip + 6) & 0x3fff)
+				return OURS; // fragment
+			return gre(ctx, data, end, ETH_LEN + ihl, ETH_LEN + tot);
+		}
+		if (bpf_map_lookup_elem(&vips, &dst))
+			return inner_decide(ctx, ETH_LEN, len, 0); // plain form
+		return NOT_OURS;
 	}
 
-	// Step 5: plain packet to a VIP; the inner region runs to the frame's end.
-	if (is_vip(dst))
-		return inner(ip, len - ETH_LEN, end, 0);
-	return NOT_OURS; // not_ours
+	if (etype == 0x86dd) {
+		// §1.3.
+		if (data + ETH_LEN + IP6_LEN > end)
+			return NOT_OURS;
+		const __u8 *ip6 = data + ETH_LEN;
+		if (!addr6(&dst, ip6 + 24))
+			return NOT_OURS; // IPv4-mapped: nobody's IPv6 address
+		if (bpf_map_lookup_elem(&locals, &dst)) {
+			__u64 plen = be16(ip6 + 4);
+			if ((ip6[0] >> 4) != 6 || ETH_LEN + IP6_LEN + plen > len)
+				return NOT_OURS;
+			__u64 rend = ETH_LEN + IP6_LEN + plen;
+			struct walk w = {.off = ETH_LEN + IP6_LEN, .nh = ip6[6]};
+			if (walk6(data, end, rend, &w) != WALK_OK)
+				return NOT_OURS;
+			if (w.nh != PROTO_GRE)
+				return NOT_OURS; // SSH, BGP, … over IPv6
+			if (w.frag)
+				return OURS; // fragment
+			return gre(ctx, data, end, w.off, rend);
+		}
+		if (bpf_map_lookup_elem(&vips, &dst))
+			return inner_decide(ctx, ETH_LEN, len, INNER_V6); // plain form
+		return NOT_OURS;
+	}
+
+	return NOT_IP; // §1.4
 }
 
 // steer redirects our frames to the AF_XDP socket of the receiving queue;
@@ -196,10 +528,12 @@ static __always_inline int decide(struct xdp_md *ctx)
 SEC("xdp")
 int steer(struct xdp_md *ctx)
 {
-	int d = decide(ctx);
+	__u32 d = decide(ctx);
 	if (d == OURS)
 		return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);
-	__u32 k = (ctx->rx_queue_index % MAX_QUEUES) * PASS_REASONS + (__u32)d;
+	if (d >= PASS_REASONS)
+		return XDP_PASS; // cannot happen
+	__u32 k = (ctx->rx_queue_index % MAX_QUEUES) * PASS_REASONS + d;
 	__u64 *n = bpf_map_lookup_elem(&passes, &k);
 	if (n)
 		*n += 1;

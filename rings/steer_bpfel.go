@@ -13,9 +13,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type steerAddr struct {
+	_ structs.HostLayout
+	A [16]uint8
+}
+
 type steerServiceKey struct {
 	_     structs.HostLayout
-	Vip   uint32
+	Vip   [16]uint8
 	Port  uint16
 	Proto uint8
 	Pad   uint8

@@ -42,13 +42,17 @@ func LoadSteer() (*Steer, error) {
 	return p, nil
 }
 
-func addrKey(a netip.Addr) (uint32, error) {
-	a = a.Unmap()
-	if !a.Is4() {
-		return 0, fmt.Errorf("%v is not an IPv4 address (IPv6 is not steered yet)", a)
+// addrKey is an address as the program's maps hold it: 16 bytes in wire
+// order, an IPv4 address (or an IPv4-mapped IPv6 one, which is IPv4)
+// IPv4-mapped.
+func addrKey(a netip.Addr) ([16]byte, error) {
+	if !a.IsValid() {
+		return [16]byte{}, errors.New("no address (the zero netip.Addr)")
 	}
-	b := a.As4()
-	return binary.NativeEndian.Uint32(b[:]), nil // wire order in memory
+	if a.Zone() != "" {
+		return [16]byte{}, fmt.Errorf("%v has a zone; give the address without %%%s", a, a.Zone())
+	}
+	return a.Unmap().As16(), nil
 }
 
 func portKey(port uint16) uint16 {
@@ -57,8 +61,9 @@ func portKey(port uint16) uint16 {
 	return binary.NativeEndian.Uint16(b[:]) // wire order in memory
 }
 
-// SetLocals replaces the set of local addresses (destinations of GRE
-// from the router). New entries are added before stale ones are removed,
+// SetLocals replaces the set of local addresses, IPv4 and IPv6
+// (destinations of GRE from the router: local_address, local_address6).
+// An IPv4-mapped IPv6 address is the IPv4 address. New entries are added before stale ones are removed,
 // so an address present in both sets is never missing.
 func (p *Steer) SetLocals(addrs []netip.Addr) error {
 	p.mu.Lock()
@@ -66,7 +71,7 @@ func (p *Steer) SetLocals(addrs []netip.Addr) error {
 	if p.closed {
 		return ErrClosed
 	}
-	want := make(map[uint32]bool, len(addrs))
+	want := make(map[[16]byte]bool, len(addrs))
 	for i, a := range addrs {
 		k, err := addrKey(a)
 		if err != nil {
@@ -81,6 +86,7 @@ func (p *Steer) SetLocals(addrs []netip.Addr) error {
 }
 
 // SetServices replaces the service set and the VIP set derived from it.
+// VIPs may be of either family; an IPv4-mapped IPv6 VIP is the IPv4 one.
 // Order: new VIPs, new services, stale services, stale VIPs — during the
 // swap a frame sees a superset of the old and new sets (a frame to a VIP
 // whose service is not there yet is left to the kernel as no_service).
@@ -91,7 +97,7 @@ func (p *Steer) SetServices(keys []ServiceKey) error {
 		return ErrClosed
 	}
 	wantSvc := make(map[steerServiceKey]bool, len(keys))
-	wantVIP := make(map[uint32]bool)
+	wantVIP := make(map[[16]byte]bool)
 	for i, k := range keys {
 		v, err := addrKey(k.VIP)
 		if err != nil {
