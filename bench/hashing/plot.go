@@ -42,6 +42,20 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
+// fixedTicks are the default ticks labelled with a fixed format (the
+// default labels can round 1.1 to "1").
+type fixedTicks string
+
+func (f fixedTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = fmt.Sprintf(string(f), ts[i].Value)
+		}
+	}
+	return ts
+}
+
 func logX(p *plot.Plot) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
@@ -119,6 +133,11 @@ func (r *Results) PlotEvenness(out io.Writer, m uint32) error {
 	cv.Legend.Top, cv.Legend.Left = true, true
 	mm.Y.Min = 1
 	cv.Y.Min = 0
+	// Headroom for the legends in the top-left corner.
+	mm.Y.Max = 1 + 1.5*(mm.Y.Max-1)
+	cv.Y.Max *= 1.6
+	mm.Y.Tick.Marker = fixedTicks("%.2f")
+	cv.Y.Tick.Marker = fixedTicks("%.3f")
 	return savePanels(out, 13, 5.5, mm, cv)
 }
 
@@ -216,6 +235,7 @@ func (r *Results) PlotWeights(out io.Writer, m uint32) error {
 		}
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.Legend.Top = true
+		p.Y.Tick.Marker = fixedTicks("%.2f")
 	}
 	return savePanels(out, 13, 5.5, sl, tr)
 }

@@ -137,7 +137,7 @@ func mName(m uint32) string {
 func (r *Results) WriteSummary(w io.Writer) {
 	c := r.Config
 	fmt.Fprintf(w, "evenness: max/mean (CV) of slots per backend and of %d random flows per backend; mean of %d trials\n", c.Flows, c.Trials)
-	fmt.Fprintf(w, "%-8s %5s  %-21s %-21s %-21s\n", "M", "N", "maglev slots|traffic", "rendezvous", "ring")
+	fmt.Fprintf(w, "%-8s %5s  %-26s %-26s %s\n", "M", "N", "maglev: slots | flows", "rendezvous: slots | flows", "ring: slots | flows")
 	st := r.EvennessStats()
 	byKey := map[string]EvennessStat{}
 	for _, s := range st {
