@@ -217,7 +217,19 @@ func serve(cfg *control.Config, file string, log *slog.Logger) (err error) {
 // startControl starts the health checker and, for next_hop: kernel, the
 // neighbour resolver; both follow every change of the state.
 func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (stop func(), err error) {
-	return func() {}, nil
+	checker := control.NewChecker(state.SetHealth, log)
+	state.OnApply(checker.Reconcile)
+	if cfg.NextHop != control.NextHopKernel {
+		return checker.Stop, nil
+	}
+	res, err := control.NewResolver(cfg.Interface, state.SetNeighbor, log)
+	if err != nil {
+		checker.Stop()
+		return nil, err
+	}
+	state.OnApply(res.Reconcile)
+	go res.Run()
+	return func() { checker.Stop(); res.Stop() }, nil
 }
 
 // close stops the workers, detaches the program (the NIC goes back to the

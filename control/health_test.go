@@ -1,0 +1,212 @@
+package control
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// recorder collects a checker's reports.
+type recorder struct {
+	mu    sync.Mutex
+	state map[netip.Addr]bool
+	at    map[netip.Addr]time.Time
+}
+
+func (r *recorder) set(_ string, a netip.Addr, up bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.state[a]; ok && old == up {
+		return false
+	}
+	r.state[a], r.at[a] = up, time.Now()
+	return true
+}
+
+// wait waits until a is reported up (or down) and returns when that was.
+func (r *recorder) wait(t *testing.T, a netip.Addr, up bool, within time.Duration) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		s, ok := r.state[a]
+		at := r.at[a]
+		r.mu.Unlock()
+		if ok && s == up {
+			return at
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("%v not reported up=%v within %v", a, up, within)
+	return time.Time{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{state: map[netip.Addr]bool{}, at: map[netip.Addr]time.Time{}}
+}
+
+func port(t *testing.T, addr net.Addr) uint16 {
+	_, p, _ := net.SplitHostPort(addr.String())
+	n, _ := strconv.Atoi(p)
+	return uint16(n)
+}
+
+func TestCheckTypes(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := port(t, ln.Addr())
+	var status atomic.Int32
+	status.Store(200)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			w.WriteHeader(404)
+			return
+		}
+		w.WriteHeader(int(status.Load()))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	ctx := context.Background()
+	spec := Health{Type: HealthHTTP, Port: p, Path: "/healthz", StatusMin: 200, StatusMax: 299, Timeout: time.Second}
+	if err := Check(ctx, lo, spec); err != nil {
+		t.Errorf("http 200: %v", err)
+	}
+	status.Store(503)
+	if err := Check(ctx, lo, spec); err == nil {
+		t.Error("http 503 counted as up")
+	}
+	status.Store(302)
+	if err := Check(ctx, lo, spec); err == nil {
+		t.Error("http 302 counted as up for 200-299")
+	}
+	spec.Path = "/other"
+	if err := Check(ctx, lo, spec); err == nil {
+		t.Error("http 404 counted as up")
+	}
+	if err := Check(ctx, lo, Health{Type: HealthTCP, Port: p, Timeout: time.Second}); err != nil {
+		t.Errorf("tcp: %v", err)
+	}
+	srv.Close()
+	if err := Check(ctx, lo, Health{Type: HealthTCP, Port: p, Timeout: time.Second}); err == nil {
+		t.Error("tcp to a closed port counted as up")
+	}
+
+	uc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := port(t, uc.LocalAddr())
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			uc.WriteTo(buf[:n], from)
+		}
+	}()
+	uspec := Health{Type: HealthUDP, Port: up, Timeout: 200 * time.Millisecond}
+	if err := Check(ctx, lo, uspec); err != nil {
+		t.Errorf("udp echo: %v", err)
+	}
+	uc.Close()
+	if err := Check(ctx, lo, uspec); err == nil {
+		t.Error("udp to a closed port counted as up")
+	}
+}
+
+// TestCheckerFlap: a TCP listener goes away and comes back; the checker
+// reports down within fall × interval and up within rise × interval.
+func TestCheckerFlap(t *testing.T) {
+	lo := netip.MustParseAddr("127.0.0.1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := port(t, ln.Addr())
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	spec := &Health{Type: HealthTCP, Port: p, Interval: 50 * time.Millisecond, Timeout: 50 * time.Millisecond, Rise: 2, Fall: 3}
+	r := newRecorder()
+	c := NewChecker(r.set, nil)
+	defer c.Stop()
+	svcs := []Service{{Name: "web", Health: spec, Backends: []Backend{{Address: lo}}}}
+	c.Reconcile(nil, svcs)
+	r.wait(t, lo, true, time.Second)
+
+	ln.Close()
+	failed := time.Now()
+	down := r.wait(t, lo, false, 2*time.Second)
+	// fall checks after the failure: at most fall × interval plus one
+	// interval of phase and scheduling slack.
+	if d := down.Sub(failed); d > time.Duration(spec.Fall+1)*spec.Interval+50*time.Millisecond {
+		t.Errorf("down after %v, want within %v", d, time.Duration(spec.Fall+1)*spec.Interval)
+	}
+	ln2, err := net.Listen("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln2.Close()
+	back := time.Now()
+	upAt := r.wait(t, lo, true, 2*time.Second)
+	if d := upAt.Sub(back); d > time.Duration(spec.Rise+1)*spec.Interval+50*time.Millisecond {
+		t.Errorf("up after %v, want within %v", d, time.Duration(spec.Rise+1)*spec.Interval)
+	}
+	t.Logf("down %v after the failure, up %v after the return", down.Sub(failed), upAt.Sub(back))
+
+	// Without a health block the backend is no longer checked.
+	c.Reconcile(nil, []Service{{Name: "web", Backends: []Backend{{Address: lo}}}})
+	c.mu.Lock()
+	n := len(c.targets)
+	c.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d checks left after the health block went away", n)
+	}
+}
+
+// TestStateHealth: a health change rebuilds only its service; all down
+// makes the service unavailable.
+func TestStateHealth(t *testing.T) {
+	l := newAPILab(t, apiConfig)
+	dns := netip.MustParseAddr("10.1.0.21")
+	if l.state.SetHealth("dns", dns, true) {
+		t.Error("the first up verdict changed something")
+	}
+	if !l.state.SetHealth("dns", dns, false) {
+		t.Fatal("down did not change the state")
+	}
+	if r := l.state.Snap.Load().Rebuilt(); len(r) != 1 || r[0] != "dns" {
+		t.Errorf("rebuilt %v, want [dns]", r)
+	}
+	v, _ := l.state.Service("dns")
+	if v.Available || v.Backends[0].Healthy {
+		t.Errorf("dns with its only backend down: %+v", v)
+	}
+	if b := l.state.Snap.Load().Config().Services[1].Backends[0]; b.Healthy {
+		t.Errorf("snapshot still has the backend healthy")
+	}
+	l.state.SetHealth("dns", dns, true)
+	if v, _ := l.state.Service("dns"); !v.Available {
+		t.Errorf("dns not available after the backend came back")
+	}
+	if l.state.transitions[transitionRef{"dns", dns, false}] != 1 || l.state.transitions[transitionRef{"dns", dns, true}] != 1 {
+		t.Errorf("transitions %v", l.state.transitions)
+	}
+}
