@@ -410,8 +410,12 @@ __attribute__((noinline)) int inner_decide(struct xdp_md *ctx, __u64 off, __u64 
 					return OURS; // malformed
 				if ((q[0] >> 4) != 6)
 					return OURS; // malformed
-				proto = q[6];
-				et = e + IP6_LEN;
+				// Its extension headers, inside what was quoted.
+				struct walk ew = {.off = e + IP6_LEN, .nh = q[6]};
+				if (walk6(data, end, pend, &ew) != WALK_OK)
+					return OURS; // malformed
+				proto = ew.nh;
+				et = ew.off;
 			}
 			if (et + 4 > pend || et > MAX_OFF)
 				return OURS; // malformed: no 4 bytes of transport header
