@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"testing"
+
+	"github.com/rail-lb/rail/pipeline/header"
 )
 
 // FuzzProcess feeds arbitrary frames to Process. It must never panic, never
@@ -31,7 +33,7 @@ func FuzzProcess(f *testing.F) {
 		if r.Verdict > Drop || r.Reason >= NumReasons || r.Reason.Verdict() != r.Verdict {
 			t.Fatalf("verdict %v reason %v", r.Verdict, r.Reason)
 		}
-		lo := guard + testHeadroom - EncapLen
+		lo := guard + testHeadroom - MaxHeadroom
 		hi := guard + testHeadroom + len(frame)
 		if !bytes.Equal(buf[:lo], orig[:lo]) || !bytes.Equal(buf[hi:], orig[hi:]) {
 			t.Fatalf("Process wrote outside the frame and its headroom")
@@ -46,15 +48,21 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("egress frame [%d,%d) outside [%d,%d)", p.Off, p.Off+p.Len, lo, hi)
 		}
 		out := buf[p.Off : p.Off+p.Len]
-		inner := out[outerLen:]
+		if out[12] == 0x08 && onesSum(out[14:34]) != 0xffff {
+			t.Fatalf("bad outer checksum")
+		}
+		if r.Reason == ICMPTooBig {
+			return
+		}
 		// The inner packet did not move: it is at the same place in the
-		// original bytes.
+		// original bytes, right after the GRE header.
 		at := p.Off + outerLen
+		if out[12] == 0x86 {
+			at = p.Off + header.EthernetLen + EncapLen6
+		}
+		inner := buf[at : p.Off+p.Len]
 		if !bytes.Equal(inner, orig[at:at+len(inner)]) {
 			t.Fatalf("inner packet changed")
-		}
-		if onesSum(out[14:34]) != 0xffff {
-			t.Fatalf("bad outer checksum")
 		}
 	})
 }
@@ -70,8 +78,8 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 	general.generalOnly = true
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		a, b := packetFor(frame), packetFor(frame)
-		ra := fast.process(a)
-		rb := general.process(b)
+		ra := fast.Process(a)
+		rb := general.Process(b)
 		if ra != rb {
 			t.Fatalf("fast path %+v, general path %+v", ra, rb)
 		}
@@ -101,7 +109,7 @@ func TestFastPathMatchesGeneral(t *testing.T) {
 				for _, cut := range []int{0, 1, 4} {
 					in := m[:len(m)-cut]
 					a, b := packetFor(in), packetFor(in)
-					ra, rb := fast.process(a), general.process(b)
+					ra, rb := fast.Process(a), general.Process(b)
 					if ra != rb || a.Off != b.Off || a.Len != b.Len || !bytes.Equal(a.Buf, b.Buf) {
 						t.Fatalf("byte %d = %#x, cut %d: fast %+v, general %+v", i, v, cut, ra, rb)
 					}

@@ -2,16 +2,23 @@ package pipeline
 
 import "math/bits"
 
-// flowHash hashes an IPv4 5-tuple with the snapshot's keys (derived from
-// hash_seed). Two 64-bit words are multiplied as 128 bits and folded
-// (a "mum" step as in wyhash), then finalised; the result is the same on
-// every machine for the same seed, which is what lets a fleet agree
-// without talking.
+// flowHash hashes a flow key with the snapshot's keys (derived from
+// hash_seed): each address is folded to one word and two 64×64→128-bit
+// multiplications mix them with the ports and protocol (the "mum" step of
+// wyhash). The result is the same on every machine for the same seed, which
+// is what lets a fleet agree without talking.
 func flowHash(k flowKey, k0, k1 uint64) uint64 {
-	hi, lo := bits.Mul64(k.addrs^k0, k.rest^k1)
-	h := hi ^ lo
-	h ^= h >> 32
-	return h
+	return flowHashWords(k.src.hi, k.src.lo, k.dst.hi, k.dst.lo, k.rest, k0, k1)
+}
+
+// flowHashWords is flowHash on the key's words, for the fast path, which
+// keeps them in registers (a 40-byte struct never is).
+func flowHashWords(srcHi, srcLo, dstHi, dstLo, rest, k0, k1 uint64) uint64 {
+	a := srcLo ^ bits.RotateLeft64(srcHi, 29)
+	b := dstLo ^ bits.RotateLeft64(dstHi, 31)
+	hi, lo := bits.Mul64(a^k0, b^k1)
+	hi, lo = bits.Mul64(hi^lo^rest, k0^k1^0x9e3779b97f4a7c15)
+	return hi ^ lo
 }
 
 // splitmix64 derives well-spread keys from a user-provided seed.

@@ -9,7 +9,7 @@ import (
 
 // Packet is one frame in a buffer with headroom in front of it: the frame
 // occupies Buf[Off:Off+Len]. Process rewrites it in place and may move Off
-// back to prepend headers, so Buf should have at least EncapLen bytes of
+// back to prepend headers, so Buf should have at least MaxHeadroom bytes of
 // headroom before Off.
 type Packet struct {
 	Buf []byte
@@ -18,28 +18,44 @@ type Packet struct {
 }
 
 const (
-	// EncapLen is what encapsulation adds in front of the inner packet:
-	// outer IPv4 (20 bytes) and GRE (4 bytes). The Ethernet header moves.
+	// EncapLen is what encapsulation towards an IPv4 backend puts in front
+	// of the inner packet: outer IPv4 (20 bytes) and GRE (4 bytes).
 	EncapLen = header.IPv4MinLen + header.GREMinLen
+	// EncapLen6 is the same towards an IPv6 backend: outer IPv6 and GRE.
+	EncapLen6 = header.IPv6Len + header.GREMinLen
+	encapLen6 = EncapLen6
 
-	// outerLen is everything written in front of the inner packet.
+	// outerLen is everything written in front of the inner packet for an
+	// IPv4 backend, Ethernet included.
 	outerLen = header.EthernetLen + EncapLen
 
 	ethIPv4Len = header.EthernetLen + header.IPv4MinLen
+	ethIPv6Len = header.EthernetLen + header.IPv6Len
+
+	// MaxHeadroom is the most Process writes in front of a frame: an ICMPv6
+	// packet-too-big reply to a plain IPv6 packet (Ethernet, IPv6 and ICMPv6
+	// headers in front of the quoted packet, whose Ethernet header was 14).
+	MaxHeadroom = header.IPv6Len + header.ICMPHeaderLen
+
+	// maxExtensions bounds every IPv6 extension-header walk.
+	maxExtensions = 8
 )
 
 var be = binary.BigEndian
 
 // Process decides the verdict for one frame and, for Tx, rewrites it into
-// the egress frame of SPEC §1: Ethernet | outer IPv4 to the backend | GRE |
-// the inner packet byte for byte. It follows docs/verdicts.md step by step;
-// the XDP steering program mirrors the same steps.
+// the egress frame of SPEC §1: Ethernet | outer IPv4 or IPv6 to the backend
+// | GRE | the inner packet byte for byte. It follows docs/verdicts.md step
+// by step; the XDP steering program mirrors the steps that end in pass.
 //
 // Process allocates nothing, takes no locks and makes no calls through
 // interfaces; it is the one function replay, the live worker and the
 // benchmarks share.
 func (w *Worker) Process(p *Packet) Result {
-	r := w.process(p)
+	r, ok := w.processFast(p)
+	if !ok {
+		r = w.process(p)
+	}
 	w.reasons[r.Reason]++
 	return r
 }
@@ -49,217 +65,618 @@ func (w *Worker) Process(p *Packet) Result {
 // the ports.
 const fastLen = outerLen + header.IPv4MinLen + header.PortsLen
 
-// flow is what parsing found out about a packet that is ours: the inner
-// 5-tuple, what the outer header needs from the inner one, and where the
-// egress frame goes in the buffer.
+// Kinds of packet, for the steps after parsing.
+const (
+	kindPlain     uint8 = iota // TCP, UDP, other: by the 5-tuple
+	kindFirstFrag              // the first fragment of a datagram: by the 5-tuple, remembered
+	kindLaterFrag              // a later fragment: no ports; by the first one's choice
+	kindEcho                   // echo request: by the 3-tuple, default service if none matches
+	kindICMPError              // ICMP error: by the embedded flow, reversed
+)
+
+// flow is what parsing found out about a packet that is ours.
 type flow struct {
-	src, dst, ports uint32
-	proto           uint8
-	id, df          uint16 // inner IPv4 identification and DF bit
-	start, end      int    // egress frame: buf[start:end]; the inner packet is buf[start+outerLen:end]
+	key      flowKey // the 5-tuple (ports 0 when there are none)
+	port     uint16  // destination port for the service lookup
+	proto    uint8   // protocol for the service lookup
+	kind     uint8
+	v6       bool   // the inner packet is IPv6
+	tcpFlags uint8  // TCP flags, for the connection state
+	df       uint16 // the inner IPv4 DF bit (IPv6: DF)
+	id       uint16 // the inner IPv4 identification (copied to the outer header)
+	fragID   uint32 // fragment identification (IPv4 or IPv6)
+	inner    int    // the inner packet is buf[inner:end]
+	end      int
+	hl       int // the inner IPv4 header length (for ICMP quotes)
 }
 
-// process is written so that a canonical GRE frame with a connection
-// already in the table makes no function call at all: in Go every call
-// spills every live register, which costs more here than the work itself.
+// process is the general path: every frame the fast path declines.
 func (w *Worker) process(p *Packet) Result {
-	buf, off, n := p.Buf, p.Off, p.Len
-	if uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) {
+	if uint(p.Off) > uint(len(p.Buf)) || uint(p.Len) > uint(len(p.Buf)-p.Off) {
 		return Result{Verdict: Drop, Reason: Malformed}
 	}
+	return w.processGeneral(p)
+}
+
+// processFast handles the frame every router sends, for a flow the
+// connection table already has as established: GRE over IPv4 to us with no
+// options or flags around an option-less, unfragmented inner IPv4 TCP or
+// UDP packet, to an IPv4 backend, within the MTU. It reads fixed offsets
+// of one array and keeps its state in registers. Anything else — and any
+// packet that would change the table — it declines (false) before touching
+// anything, and processGeneral, which decides the same way
+// (TestFastPathMatchesGeneral), does the work.
+func (w *Worker) processFast(p *Packet) (Result, bool) {
+	buf, off, n := p.Buf, p.Off, p.Len
+	if n < fastLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) || w.generalOnly {
+		return Result{}, false
+	}
 	s := w.snap
-	var fl flow
-	// Fast path: the frame every router sends — GRE to us with no options
-	// or flags around an option-less, unfragmented inner TCP or UDP packet.
-	// It reads fixed offsets of one array and so needs no bounds checks;
-	// anything else takes parseGeneral, which decides the same way
-	// (TestFastPathMatchesGeneral).
-	if n >= fastLen && !w.generalOnly {
-		f := (*[fastLen]byte)(buf[off:])
-		otl := int(be.Uint16(f[16:]))
-		itl := int(be.Uint16(f[40:]))
-		fl.proto = f[47]
-		if be.Uint32(f[12:])>>8 == 0x08_00_45 && f[23] == header.ProtoGRE &&
-			be.Uint32(f[30:]) == s.local && be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) == 0 &&
-			be.Uint32(f[34:]) == header.EtherTypeIPv4 && f[38] == 0x45 &&
-			be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) == 0 &&
-			(fl.proto == header.ProtoTCP || fl.proto == header.ProtoUDP) &&
-			otl == EncapLen+itl && itl >= header.IPv4MinLen+header.PortsLen && header.EthernetLen+otl <= n {
-			fl.src, fl.dst, fl.ports = be.Uint32(f[50:]), be.Uint32(f[54:]), be.Uint32(f[58:])
-			fl.id, fl.df = be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF
-			fl.start, fl.end = off, off+header.EthernetLen+otl
-		} else {
-			var r Result
-			if fl, r = w.parseGeneral(p); r.Verdict != Tx {
-				return r
-			}
-		}
-	} else {
-		var r Result
-		if fl, r = w.parseGeneral(p); r.Verdict != Tx {
-			return r
+	f := (*[fastLen]byte)(buf[off:])
+	otl := int(be.Uint16(f[16:]))
+	itl := int(be.Uint16(f[40:]))
+	proto := f[47]
+	if be.Uint32(f[12:])>>8 != 0x08_00_45 || f[23] != header.ProtoGRE ||
+		be.Uint32(f[30:]) != s.local || be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+		be.Uint32(f[34:]) != header.EtherTypeIPv4 || f[38] != 0x45 ||
+		be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+		(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
+		otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n ||
+		(s.mtu != 0 && otl > s.mtu) {
+		return Result{}, false
+	}
+	var flags uint8
+	if proto == header.ProtoTCP && itl >= header.IPv4MinLen+14 {
+		flags = buf[off+outerLen+header.IPv4MinLen+13]
+		if flags&(tcpFIN|tcpRST|tcpSYN) != 0 {
+			return Result{}, false // a state change: the general path
 		}
 	}
-
-	// The service: the exact (vip, port, protocol) slot first, inline.
-	k := svcKey(fl.dst, uint16(fl.ports), fl.proto)
-	sl := &s.svcSlots[slotHash(k)&s.svcMask]
-	if sl.key != k {
-		if sl = s.lookupWild(fl.dst, uint16(fl.ports), fl.proto); sl == nil {
-			return Result{Verdict: Pass, Reason: NoService}
+	ports := be.Uint32(f[58:])
+	dstLo := v4Mapped | uint64(be.Uint32(f[54:]))
+	pp := portProto(uint16(ports), proto)
+	sl := &s.svcSlots[slotHash(addr128{0, dstLo}, pp)&s.svcMask]
+	if sl.pp != pp || sl.vip.lo != dstLo || sl.vip.hi != 0 {
+		return Result{}, false
+	}
+	svc := sl.svc
+	// The connection, by the key's words (see flowHashWords).
+	srcLo := v4Mapped | uint64(be.Uint32(f[50:]))
+	rest := uint64(ports)<<8 | uint64(proto)
+	b := &w.ct.buckets[uint32(flowHashWords(0, srcLo, 0, dstLo, rest, s.k0, s.k1))&w.ct.bucketMask]
+	var e *ctEntry
+	for i := range b {
+		if c := &b[i]; c.key.rest == rest && c.key.src.lo == srcLo && c.key.dst.lo == dstLo &&
+			c.key.src.hi == 0 && c.key.dst.hi == 0 && c.deadline >= w.now {
+			e = c
+			break
 		}
+	}
+	if e == nil {
+		return Result{}, false
+	}
+	bi := e.backend
+	if e.state != ctEstablished || int(bi) >= len(svc.backends) {
+		return Result{}, false
+	}
+	bk := &svc.backends[bi]
+	if bk.tag != e.tag || !bk.healthy || bk.v6 || s.nextHop == NextHopBackend {
+		return Result{}, false
+	}
+
+	// Committed: from here on the packet is forwarded.
+	to := w.ct.udpTimeout
+	if proto == header.ProtoTCP {
+		to = w.ct.tcpTimeout
+	}
+	if d := w.now + to; d != e.deadline {
+		e.deadline = d
+	}
+	w.hits++
+	macs := *(*[12]byte)(f[:12]) // the ingress MACs, before the rewrite overwrites them
+	if s.nextHop == NextHopIngress {
+		*(*[6]byte)(f[0:6]) = *(*[6]byte)(macs[6:12])
+	} else {
+		*(*[6]byte)(f[0:6]) = s.hopMAC
+	}
+	*(*[6]byte)(f[6:12]) = *(*[6]byte)(macs[0:6])
+	*(*[16]byte)(f[14:30]) = *(*[16]byte)(bk.hdr[0:16])
+	*(*[8]byte)(f[30:38]) = *(*[8]byte)(bk.hdr[16:24])
+	id, df := be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF
+	be.PutUint16(f[16:], uint16(otl))
+	be.PutUint16(f[18:], id)
+	be.PutUint16(f[20:], df)
+	sum := bk.sum + uint32(otl) + uint32(id) + uint32(df)
+	sum = sum&0xffff + sum>>16
+	sum = sum&0xffff + sum>>16
+	be.PutUint16(f[24:], ^uint16(sum))
+	be.PutUint16(f[36:], header.EtherTypeIPv4)
+	p.Len = header.EthernetLen + otl
+	w.countBackend(bk.id)
+	return Result{Verdict: Tx, Service: sl.idx, Backend: bi}, true
+}
+
+// processGeneral follows docs/verdicts.md for any frame.
+func (w *Worker) processGeneral(p *Packet) Result {
+	var fl flow
+	if r := w.parseGeneral(p, &fl); r.Verdict != Tx {
+		return r
+	}
+	s := w.snap
+
+	// The service.
+	vip := fl.key.dst
+	var sl *svcSlot
+	if fl.kind == kindLaterFrag {
+		sl = s.defaultService(vip, fl.proto)
+	} else if sl = s.lookupService(vip, fl.port, fl.proto); sl == nil && fl.kind == kindEcho {
+		sl = s.defaultService(vip, fl.proto)
+	}
+	if sl == nil {
+		return Result{Verdict: Pass, Reason: NoService}
 	}
 	svc := sl.svc
 
 	// The backend: the connection table first, then Maglev.
-	key := makeFlowKey(fl.src, fl.dst, fl.ports, fl.proto)
-	h := flowHash(key, s.k0, s.k1)
-	bucket, slot := w.ct.lookup(h, key, w.now)
 	var bi uint16
-	if slot >= 0 {
-		e := &bucket[slot]
-		bi = e.backend
-		if int(bi) < len(svc.backends) && svc.backends[bi].addr == e.addr && svc.backends[bi].healthy {
-			e.last = w.now
-			w.hits++
-			goto rewrite
+	if fl.kind == kindLaterFrag {
+		if bi = w.laterFragment(s, sl, &fl); bi == maglev.NoBackend {
+			return Result{Verdict: Drop, Reason: NoBackend}
+		}
+	} else {
+		h := flowHash(fl.key, s.k0, s.k1)
+		bucket, slot := w.ct.lookup(h, fl.key, w.now)
+		if slot >= 0 {
+			e := &bucket[slot]
+			bi = e.backend
+			if int(bi) < len(svc.backends) && svc.backends[bi].tag == e.tag && svc.backends[bi].healthy {
+				w.ct.seen(e, fl.tcpFlags, w.now)
+				w.hits++
+				goto chosen
+			}
+		}
+		if bi = w.miss(svc, bucket, fl.key, fl.tcpFlags, h); bi == maglev.NoBackend {
+			return Result{Verdict: Drop, Reason: NoBackend}
+		}
+	chosen:
+		if fl.kind == kindFirstFrag {
+			w.firstFragment(sl, &fl, bi)
 		}
 	}
-	if bi = w.miss(svc, bucket, key, h); bi == maglev.NoBackend {
-		return Result{Verdict: Drop, Reason: NoBackend}
-	}
+	return w.encapsulate(p, s, sl, bi, &fl)
+}
 
-rewrite:
-	// Egress headers end right before the inner packet, which never moves.
-	bk := &svc.backends[bi]
-	o := (*[outerLen]byte)(buf[fl.start:fl.end])
-	macs := *(*[12]byte)(buf[off:]) // the ingress MACs, before o overwrites them
+// encapsulate writes the egress headers for backend bi in front of the
+// inner packet, which never moves, or answers a too-big packet.
+func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl *flow) Result {
+	buf, off := p.Buf, p.Off
+	bk := &sl.svc.backends[bi]
+	innerLen := fl.end - fl.inner
+	if s.mtu != 0 && bk.hdrLen+innerLen > s.mtu {
+		return w.tooBig(p, s, sl, bk, fl)
+	}
+	start := fl.inner - header.EthernetLen - bk.hdrLen
+	if start < 0 {
+		return Result{Verdict: Drop, Reason: NoHeadroom}
+	}
+	macs := *(*[12]byte)(buf[off:]) // the ingress MACs, before the new headers overwrite them
+	o := buf[start:fl.end]
+	eth := (*[header.EthernetLen]byte)(o)
 	switch s.nextHop {
 	case NextHopIngress:
-		*(*[6]byte)(o[0:6]) = *(*[6]byte)(macs[6:12])
+		*(*[6]byte)(eth[0:6]) = *(*[6]byte)(macs[6:12])
 	case NextHopMAC:
-		*(*[6]byte)(o[0:6]) = s.hopMAC
+		*(*[6]byte)(eth[0:6]) = s.hopMAC
 	default:
 		if !bk.hasMAC {
 			return Result{Verdict: Drop, Reason: NoNeighbor}
 		}
-		*(*[6]byte)(o[0:6]) = bk.mac
+		*(*[6]byte)(eth[0:6]) = bk.mac
 	}
-	*(*[6]byte)(o[6:12]) = *(*[6]byte)(macs[0:6])
-	o[12], o[13] = 0x08, 0x00
-	*(*[EncapLen]byte)(o[header.EthernetLen:]) = bk.hdr
-	total := uint32(fl.end - fl.start - header.EthernetLen)
-	be.PutUint16(o[16:], uint16(total))
-	be.PutUint16(o[18:], fl.id)
-	be.PutUint16(o[20:], fl.df)
-	sum := bk.sum + total + uint32(fl.id) + uint32(fl.df)
-	sum = sum&0xffff + sum>>16
-	sum = sum&0xffff + sum>>16
-	be.PutUint16(o[24:], ^uint16(sum))
-	p.Off, p.Len = fl.start, fl.end-fl.start
+	*(*[6]byte)(eth[6:12]) = *(*[6]byte)(macs[0:6])
+	greProto := uint16(header.EtherTypeIPv4)
+	if fl.v6 {
+		greProto = header.EtherTypeIPv6
+	}
+	if !bk.v6 {
+		eth[12], eth[13] = 0x08, 0x00
+		oh := (*[EncapLen]byte)(o[header.EthernetLen:])
+		*oh = *(*[EncapLen]byte)(bk.hdr[:])
+		total := uint32(EncapLen + innerLen)
+		df := fl.df
+		if fl.v6 {
+			df = header.IPv4FlagDF // an IPv6 packet is never fragmented on the way
+		}
+		be.PutUint16(oh[2:], uint16(total))
+		be.PutUint16(oh[4:], fl.id)
+		be.PutUint16(oh[6:], df)
+		sum := bk.sum + total + uint32(fl.id) + uint32(df)
+		sum = sum&0xffff + sum>>16
+		sum = sum&0xffff + sum>>16
+		be.PutUint16(oh[10:], ^uint16(sum))
+		be.PutUint16(oh[22:], greProto)
+	} else {
+		eth[12], eth[13] = 0x86, 0xdd
+		oh := (*[EncapLen6]byte)(o[header.EthernetLen:])
+		*oh = bk.hdr
+		// The flow label spreads flows over ECMP paths towards the backends.
+		be.PutUint32(oh[0:], 6<<28|uint32(flowHash(fl.key, s.k0, s.k1))&0xfffff)
+		be.PutUint16(oh[4:], uint16(header.GREMinLen+innerLen))
+		be.PutUint16(oh[42:], greProto)
+	}
+	p.Off, p.Len = start, len(o)
 	w.countBackend(bk.id)
 	return Result{Verdict: Tx, Service: sl.idx, Backend: bi}
 }
 
 // miss handles a flow the connection table does not know (or knows with a
 // backend that is gone or unhealthy): Maglev picks, the table records.
-func (w *Worker) miss(svc *service, bucket *ctBucket, key flowKey, h uint64) uint16 {
+func (w *Worker) miss(svc *service, bucket *ctBucket, key flowKey, tcpFlags uint8, h uint64) uint16 {
 	w.misses++
 	bi := svc.table.Lookup(h)
 	if int(bi) >= len(svc.backends) { // maglev.NoBackend included
 		return maglev.NoBackend
 	}
-	w.ct.insert(bucket, key, bi, svc.backends[bi].addr, w.now)
+	w.ct.insert(bucket, &key, tcpFlags, bi, svc.backends[bi].tag, w.now)
 	return bi
 }
 
+func (fl *flow) fragKey() fragKey {
+	return fragKey{src: fl.key.src, dst: fl.key.dst, idProto: uint64(fl.fragID)<<8 | uint64(fl.proto)}
+}
+
+func fragHash(k fragKey, s *Snapshot) uint64 {
+	return flowHash(flowKey{src: k.src, dst: k.dst, rest: k.idProto}, s.k0, s.k1)
+}
+
+// firstFragment remembers the backend the first fragment of a datagram went to.
+func (w *Worker) firstFragment(sl *svcSlot, fl *flow, bi uint16) {
+	k := fl.fragKey()
+	e := w.frags.slot(fragHash(k, w.snap))
+	*e = fragEntry{key: k, tag: sl.svc.backends[bi].tag, last: w.now, service: sl.idx, backend: bi}
+}
+
+// laterFragment picks the backend of a fragment without ports: its first
+// fragment's, when that came first and its backend is still usable; else
+// the choice by (source, destination, protocol).
+func (w *Worker) laterFragment(s *Snapshot, sl *svcSlot, fl *flow) uint16 {
+	k := fl.fragKey()
+	e := w.frags.slot(fragHash(k, s))
+	svc := sl.svc
+	if e.key == k && e.last != 0 && w.now-e.last <= fragTimeout && e.service == sl.idx &&
+		int(e.backend) < len(svc.backends) && svc.backends[e.backend].tag == e.tag && svc.backends[e.backend].healthy {
+		w.fragHits++
+		return e.backend
+	}
+	w.fragMisses++
+	three := fl.key
+	three.rest = uint64(fl.proto)
+	bi := svc.table.Lookup(flowHash(three, s.k0, s.k1))
+	if int(bi) >= len(svc.backends) {
+		return maglev.NoBackend
+	}
+	return bi
+}
+
+// tooBig handles a packet whose encapsulation would exceed the MTU: an
+// IPv4 packet with DF set or an IPv6 packet is answered with ICMP
+// fragmentation-needed / ICMPv6 packet-too-big, built in place in front of
+// the start of the packet it quotes; anything else is dropped.
+func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, bk *backend, fl *flow) Result {
+	buf, off := p.Buf, p.Off
+	innerLen := fl.end - fl.inner
+	mtu := s.mtu - bk.hdrLen // what the client may send
+	macs := *(*[12]byte)(buf[off:])
+	in := buf[fl.inner:fl.end]
+	if !fl.v6 {
+		if fl.df == 0 {
+			return Result{Verdict: Drop, Reason: TooBig}
+		}
+		const hdr = header.IPv4MinLen + header.ICMPHeaderLen
+		quote := min(innerLen, fl.hl+8)
+		start := fl.inner - header.EthernetLen - hdr
+		if start < 0 {
+			return Result{Verdict: Drop, Reason: NoHeadroom}
+		}
+		client, vip := be.Uint32(in[12:]), be.Uint32(in[16:])
+		o := buf[start : fl.inner+quote]
+		replyEthernet(o, &macs, header.EtherTypeIPv4)
+		header.IPv4(o[header.EthernetLen:]).Encode(header.IPv4Fields{
+			TotalLen: uint16(hdr + quote), TTL: 64, Protocol: header.ProtoICMP, Src: vip, Dst: client,
+		})
+		icmp := o[ethIPv4Len:]
+		icmp[0], icmp[1] = header.ICMPDestUnreach, header.ICMPFragNeeded
+		be.PutUint16(icmp[2:], 0)
+		be.PutUint16(icmp[4:], 0)
+		be.PutUint16(icmp[6:], uint16(mtu))
+		be.PutUint16(icmp[2:], ^header.Checksum(icmp, 0))
+		p.Off, p.Len = start, len(o)
+		return Result{Verdict: Tx, Reason: ICMPTooBig, Service: sl.idx}
+	}
+	const hdr = header.IPv6Len + header.ICMPHeaderLen
+	quote := min(innerLen, 1280-hdr) // the reply fits the IPv6 minimum MTU
+	start := fl.inner - header.EthernetLen - hdr
+	if start < 0 {
+		return Result{Verdict: Drop, Reason: NoHeadroom}
+	}
+	var client, vip [16]byte
+	copy(client[:], in[8:24])
+	copy(vip[:], in[24:40])
+	o := buf[start : fl.inner+quote]
+	replyEthernet(o, &macs, header.EtherTypeIPv6)
+	header.IPv6(o[header.EthernetLen:]).Encode(header.IPv6Fields{
+		PayloadLen: uint16(header.ICMPHeaderLen + quote), NextHeader: header.ProtoICMPv6, HopLimit: 64, Src: vip, Dst: client,
+	})
+	icmp := o[ethIPv6Len:]
+	icmp[0], icmp[1] = header.ICMPv6PacketTooBig, 0
+	be.PutUint16(icmp[2:], 0)
+	be.PutUint32(icmp[4:], uint32(mtu))
+	// The ICMPv6 checksum covers a pseudo-header: addresses, length, next header.
+	pseudo := uint32(header.Checksum(vip[:], 0)) + uint32(header.Checksum(client[:], 0)) +
+		uint32(header.ICMPHeaderLen+quote) + header.ProtoICMPv6
+	be.PutUint16(icmp[2:], ^header.Checksum(icmp, pseudo))
+	p.Off, p.Len = start, len(o)
+	return Result{Verdict: Tx, Reason: ICMPTooBig, Service: sl.idx}
+}
+
+// replyEthernet addresses a reply back where the frame came from.
+func replyEthernet(o []byte, macs *[12]byte, etherType uint16) {
+	copy(o[0:6], macs[6:12])
+	copy(o[6:12], macs[0:6])
+	be.PutUint16(o[12:], etherType)
+}
+
 // parseGeneral follows docs/verdicts.md step by step for any frame. It
-// returns a Tx result with the flow when the packet is ours and
-// forwardable so far (a service and a backend are still to be found), and
-// the final result otherwise.
-func (w *Worker) parseGeneral(p *Packet) (flow, Result) {
+// fills fl and returns a Tx result when the packet is ours and forwardable
+// so far (a service and a backend are still to be found), and the final
+// result otherwise.
+func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 	s := w.snap
 	buf, off := p.Buf, p.Off
 	b := buf[off : off+p.Len]
-	if len(b) < ethIPv4Len {
-		if len(b) < header.EthernetLen || be.Uint16(b[12:]) != header.EtherTypeIPv4 {
-			return flow{}, Result{Verdict: Pass, Reason: NotIP}
-		}
-		return flow{}, Result{Verdict: Pass, Reason: NotOurs}
+	if len(b) < header.EthernetLen {
+		return Result{Verdict: Pass, Reason: NotIP}
 	}
-	hdr := (*[ethIPv4Len]byte)(b)
-	if hdr[12] != 0x08 || hdr[13] != 0x00 {
-		return flow{}, Result{Verdict: Pass, Reason: NotIP}
-	}
-	dst := be.Uint32(hdr[30:])
-
-	// innerAt is where the inner IPv4 packet starts in b, innerEnd where the
-	// region that holds it ends.
-	var innerAt, innerEnd int
+	var innerAt, innerEnd int // the inner packet's region in b
 	gre := false
-	if dst == s.local && hdr[23] == header.ProtoGRE {
-		hl := int(hdr[14]&0xf) << 2
-		tl := int(be.Uint16(hdr[16:]))
-		if hdr[14]>>4 != 4 || hl < header.IPv4MinLen || hl+header.GREMinLen > tl || tl > len(b)-header.EthernetLen {
-			return flow{}, Result{Verdict: Drop, Reason: Malformed}
+	switch be.Uint16(b[12:]) {
+	case header.EtherTypeIPv4:
+		if len(b) < ethIPv4Len {
+			return Result{Verdict: Pass, Reason: NotOurs}
 		}
-		if be.Uint16(hdr[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
-			return flow{}, Result{Verdict: Drop, Reason: Fragment}
+		hdr := (*[ethIPv4Len]byte)(b)
+		dst := be.Uint32(hdr[30:])
+		if dst == s.local && hdr[23] == header.ProtoGRE {
+			hl := int(hdr[14]&0xf) << 2
+			tl := int(be.Uint16(hdr[16:]))
+			if hdr[14]>>4 != 4 || hl < header.IPv4MinLen || hl+header.GREMinLen > tl || tl > len(b)-header.EthernetLen {
+				return Result{Verdict: Drop, Reason: Malformed}
+			}
+			if be.Uint16(hdr[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
+				return Result{Verdict: Drop, Reason: Fragment}
+			}
+			innerAt, innerEnd, gre = header.EthernetLen+hl, header.EthernetLen+tl, true
+		} else if s.isVIP(mapped4(dst)) {
+			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), false
+		} else {
+			return Result{Verdict: Pass, Reason: NotOurs}
 		}
-		g := header.EthernetLen + hl
-		flags := be.Uint16(b[g:])
-		if flags&^header.GREFlagsSupported != 0 {
-			return flow{}, Result{Verdict: Drop, Reason: Unsupported}
+	case header.EtherTypeIPv6:
+		if len(b) < ethIPv6Len {
+			return Result{Verdict: Pass, Reason: NotOurs}
 		}
-		innerAt, innerEnd = g+header.GRELen(flags), header.EthernetLen+tl
-		if innerAt > innerEnd {
-			return flow{}, Result{Verdict: Drop, Reason: Malformed}
+		ip6 := header.IPv6(b[header.EthernetLen:])
+		dst := addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
+		if s.hasLocal6 && dst == s.local6 {
+			if ip6.Version() != 6 || ethIPv6Len+ip6.PayloadLen() > len(b) {
+				return Result{Verdict: Pass, Reason: NotOurs}
+			}
+			end := ethIPv6Len + ip6.PayloadLen()
+			nh, at, frag, ok := walkExtensions(b[:end], ip6.NextHeader(), ethIPv6Len)
+			if !ok || nh != header.ProtoGRE {
+				return Result{Verdict: Pass, Reason: NotOurs}
+			}
+			if frag {
+				return Result{Verdict: Drop, Reason: Fragment}
+			}
+			innerAt, innerEnd, gre = at, end, true
+		} else if s.isVIP(dst) {
+			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), true
+		} else {
+			return Result{Verdict: Pass, Reason: NotOurs}
 		}
-		if be.Uint16(b[g+2:]) != header.EtherTypeIPv4 {
-			return flow{}, Result{Verdict: Drop, Reason: Unsupported}
-		}
-		gre = true
-	} else if s.isVIP(dst) {
-		innerAt, innerEnd = header.EthernetLen, len(b)
-	} else {
-		return flow{}, Result{Verdict: Pass, Reason: NotOurs}
+	default:
+		return Result{Verdict: Pass, Reason: NotIP}
 	}
 
-	// The inner packet.
-	region := b[innerAt:innerEnd]
-	if len(region) < header.IPv4MinLen {
-		return flow{}, Result{Verdict: Drop, Reason: Malformed}
-	}
-	in := (*[header.IPv4MinLen]byte)(region)
-	hl := int(in[0]&0xf) << 2
-	tl := int(be.Uint16(in[2:]))
-	if in[0]>>4 != 4 || hl < header.IPv4MinLen || hl > tl || tl > len(region) {
-		return flow{}, Result{Verdict: Drop, Reason: Malformed}
-	}
-	fl := flow{src: be.Uint32(in[12:]), dst: be.Uint32(in[16:]), proto: in[9], id: be.Uint16(in[4:])}
-	fragWord := be.Uint16(in[6:])
-	if fragWord&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
-		// A GRE-inner packet to something that is not a VIP is not ours,
-		// fragment or not.
-		if gre && !s.isVIP(fl.dst) {
-			return flow{}, Result{Verdict: Pass, Reason: NoService}
+	if gre {
+		// §2: the GRE header starts at innerAt.
+		g := b[innerAt:innerEnd]
+		if len(g) < header.GREMinLen {
+			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		return flow{}, Result{Verdict: Drop, Reason: Fragment}
-	}
-	fl.df = fragWord & header.IPv4FlagDF
-	if fl.proto == header.ProtoTCP || fl.proto == header.ProtoUDP {
-		if hl+header.PortsLen > tl {
-			return flow{}, Result{Verdict: Drop, Reason: Malformed}
+		flags := be.Uint16(g)
+		if flags&^header.GREFlagsSupported != 0 {
+			return Result{Verdict: Drop, Reason: Unsupported}
 		}
-		fl.ports = be.Uint32(region[hl:])
+		gl := header.GRELen(flags)
+		if gl > len(g) {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		switch be.Uint16(g[2:]) {
+		case header.EtherTypeIPv4:
+			fl.v6 = false
+		case header.EtherTypeIPv6:
+			fl.v6 = true
+		default:
+			return Result{Verdict: Drop, Reason: Unsupported}
+		}
+		if flags&header.GREFlagChecksum != 0 && header.Checksum(g, 0) != 0xffff {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		innerAt += gl
 	}
-	if s.lookupService(fl.dst, uint16(fl.ports), fl.proto) == nil {
-		return flow{}, Result{Verdict: Pass, Reason: NoService}
+	return w.parseInner(fl, b[innerAt:innerEnd], off+innerAt, gre)
+}
+
+// parseInner is docs/verdicts.md §3, steps 1 to 4, for the inner packet in
+// region, which starts at buffer offset at.
+func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
+	s := w.snap
+	var l4 []byte // the transport header to the end of the packet
+	var src, dst addr128
+	var proto uint8
+	frag, later := false, false
+	if !fl.v6 {
+		if len(region) < header.IPv4MinLen {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		in := (*[header.IPv4MinLen]byte)(region)
+		hl := int(in[0]&0xf) << 2
+		tl := int(be.Uint16(in[2:]))
+		if in[0]>>4 != 4 || hl < header.IPv4MinLen || hl > tl || tl > len(region) {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		src, dst = mapped4(be.Uint32(in[12:])), mapped4(be.Uint32(in[16:]))
+		if gre && !s.isVIP(dst) {
+			return Result{Verdict: Pass, Reason: NoService}
+		}
+		fw := be.Uint16(in[6:])
+		frag, later = fw&(header.IPv4FlagMF|header.IPv4FragOffset) != 0, fw&header.IPv4FragOffset != 0
+		proto, l4 = in[9], region[hl:tl]
+		fl.id, fl.df, fl.fragID, fl.hl = be.Uint16(in[4:]), fw&header.IPv4FlagDF, uint32(be.Uint16(in[4:])), hl
+		fl.end = at + tl
+	} else {
+		if len(region) < header.IPv6Len {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		ip6 := header.IPv6(region)
+		end := header.IPv6Len + ip6.PayloadLen()
+		if ip6.Version() != 6 || end > len(region) {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		src = addr128{be.Uint64(ip6[8:]), be.Uint64(ip6[16:])}
+		dst = addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
+		if gre && !s.isVIP(dst) {
+			return Result{Verdict: Pass, Reason: NoService}
+		}
+		pkt := region[:end]
+		nh, l4at, ok := ip6.NextHeader(), header.IPv6Len, true
+		for i := 0; header.IsExtension(nh); i++ {
+			if i == maxExtensions {
+				return Result{Verdict: Drop, Reason: Unsupported}
+			}
+			if l4at+2 > len(pkt) {
+				ok = false
+				break
+			}
+			el := header.ExtensionLen(nh, pkt[l4at:])
+			if l4at+el > len(pkt) {
+				ok = false
+				break
+			}
+			if nh == header.ProtoFragment {
+				fh := pkt[l4at : l4at+header.IPv6FragmentLen]
+				frag = true
+				later = be.Uint16(fh[2:])>>3 != 0
+				fl.fragID = be.Uint32(fh[4:])
+			}
+			nh, l4at = pkt[l4at], l4at+el
+		}
+		if !ok {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		proto, l4 = nh, pkt[l4at:]
+		fl.df = header.IPv4FlagDF
+		fl.end = at + end
 	}
-	// The inner packet stays where it is; the new headers end right before it.
-	fl.start, fl.end = off+innerAt-outerLen, off+innerAt+tl
-	if fl.start < 0 {
-		return flow{}, Result{Verdict: Drop, Reason: NoHeadroom}
+	fl.inner = at
+
+	// Step 4: ports, by protocol.
+	var ports uint32
+	kind := kindPlain
+	switch {
+	case later:
+		kind = kindLaterFrag
+	case proto == header.ProtoTCP || proto == header.ProtoUDP:
+		if len(l4) < header.PortsLen {
+			return Result{Verdict: Drop, Reason: Malformed}
+		}
+		ports = be.Uint32(l4)
+		if proto == header.ProtoTCP && len(l4) >= 14 {
+			fl.tcpFlags = l4[13]
+		}
+		if frag {
+			kind = kindFirstFrag
+		}
+	case (proto == header.ProtoICMP && !fl.v6) || (proto == header.ProtoICMPv6 && fl.v6):
+		if len(l4) >= 1 && header.IsICMPError(fl.v6, l4[0]) {
+			// The embedded packet is the backend's reply: reverse its flow.
+			_, edst, eproto, eports, ok := embedded(fl.v6, l4)
+			if !ok {
+				return Result{Verdict: Drop, Reason: Malformed}
+			}
+			src, proto, ports = edst, eproto, eports<<16|eports>>16
+			kind = kindICMPError
+		} else if len(l4) >= 1 && header.IsEchoRequest(fl.v6, l4[0]) {
+			kind = kindEcho
+		}
 	}
-	return fl, Result{Verdict: Tx}
+	if frag && kind == kindPlain {
+		kind = kindFirstFrag
+	}
+	fl.kind, fl.proto, fl.port = kind, proto, uint16(ports)
+	fl.key = makeFlowKey(src, dst, ports, proto)
+	return Result{Verdict: Tx}
+}
+
+// embedded parses the packet quoted in an ICMP error message l4 (the ICMP
+// header first): its addresses, protocol and ports. It needs a valid IP
+// header of the family and 4 bytes of the transport header; the quote may
+// be shorter than the packet's own length fields say.
+func embedded(v6 bool, l4 []byte) (src, dst addr128, proto uint8, ports uint32, ok bool) {
+	if len(l4) < header.ICMPHeaderLen {
+		return
+	}
+	q := l4[header.ICMPHeaderLen:]
+	if !v6 {
+		if len(q) < header.IPv4MinLen {
+			return
+		}
+		hl := int(q[0]&0xf) << 2
+		if q[0]>>4 != 4 || hl < header.IPv4MinLen || hl+header.PortsLen > len(q) {
+			return
+		}
+		return mapped4(be.Uint32(q[12:])), mapped4(be.Uint32(q[16:])), q[9], be.Uint32(q[hl:]), true
+	}
+	if len(q) < header.IPv6Len || q[0]>>4 != 6 {
+		return
+	}
+	nh, at, _, walked := walkExtensions(q, q[6], header.IPv6Len)
+	if !walked || at+header.PortsLen > len(q) {
+		return
+	}
+	return addr128{be.Uint64(q[8:]), be.Uint64(q[16:])}, addr128{be.Uint64(q[24:]), be.Uint64(q[32:])}, nh, be.Uint32(q[at:]), true
+}
+
+// walkExtensions follows IPv6 extension headers in b from next header nh at
+// offset at: the final next header, where it starts, whether a fragment
+// header was seen, and false when a header runs past b or there are more
+// than maxExtensions.
+func walkExtensions(b []byte, nh uint8, at int) (uint8, int, bool, bool) {
+	frag := false
+	for i := 0; header.IsExtension(nh); i++ {
+		if i == maxExtensions || at+2 > len(b) {
+			return nh, at, frag, false
+		}
+		el := header.ExtensionLen(nh, b[at:])
+		if at+el > len(b) {
+			return nh, at, frag, false
+		}
+		if nh == header.ProtoFragment {
+			frag = true
+		}
+		nh, at = b[at], at+el
+	}
+	return nh, at, frag, true
 }

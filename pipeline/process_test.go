@@ -21,6 +21,7 @@ type verdictCase struct {
 func verdictCases(t testing.TB) []verdictCase {
 	in := defaultInner()
 	mod := func(f func(*innerSpec)) innerSpec { s := defaultInner(); f(&s); return s }
+	mod6 := func(f func(*innerSpec)) innerSpec { s := v6Inner(); f(&s); return s }
 	truncate := func(b []byte, n int) []byte { return b[:len(b)-n] }
 	set := func(b []byte, off int, v ...byte) []byte { copy(b[off:], v); return b }
 
@@ -43,7 +44,8 @@ func verdictCases(t testing.TB) []verdictCase {
 		{"plain tcp no DF", plainFrame(t, mod(func(s *innerSpec) { s.df = false })), Tx, ReasonNone},
 		{"arp", arp, Pass, NotIP},
 		{"runt", arp[:10], Pass, NotIP},
-		{"ipv6", serialize(t, ethLayer(layers.EthernetTypeIPv6), gopacket.Payload(make([]byte, 60))), Pass, NotIP},
+		{"ipv6 to nobody", serialize(t, ethLayer(layers.EthernetTypeIPv6), gopacket.Payload(make([]byte, 60))), Pass, NotOurs},
+		{"lldp", serialize(t, ethLayer(layers.EthernetType(0x88cc)), gopacket.Payload(make([]byte, 60))), Pass, NotIP},
 		{"short ipv4", plainFrame(t, in)[:30], Pass, NotOurs},
 		{"ssh to node", ssh, Pass, NotOurs},
 		{"gre to another address", otherGRE, Pass, NotOurs},
@@ -52,7 +54,8 @@ func verdictCases(t testing.TB) []verdictCase {
 		{"vip wrong proto", plainFrame(t, mod(func(s *innerSpec) { s.proto = layers.IPProtocolUDP })), Pass, NoService},
 		{"gre inner not a vip", greFrame(t, mod(func(s *innerSpec) { s.dst = netip.MustParseAddr("203.0.113.1") }), nil), Pass, NoService},
 		{"gre inner vip wrong port", greFrame(t, mod(func(s *innerSpec) { s.dport = 81 }), nil), Pass, NoService},
-		{"icmp to vip without any-protocol service", plainFrame(t, mod(func(s *innerSpec) { s.proto = layers.IPProtocolICMPv4 })), Pass, NoService},
+		{"icmp echo to vip: default service", plainFrame(t, mod(func(s *innerSpec) { s.proto = layers.IPProtocolICMPv4 })), Tx, ReasonNone},
+		{"icmp other to vip without any-protocol service", plainFrame(t, mod(func(s *innerSpec) { s.proto, s.icmpType, s.icmpBody = layers.IPProtocolICMPv4, 13, []byte{} })), Pass, NoService},
 		{"gre truncated outer", truncate(greFrame(t, in, nil), 20), Drop, Malformed},
 		{"gre outer ihl 4", set(greFrame(t, in, nil), 14, 0x44), Drop, Malformed},
 		{"gre outer version 6", set(greFrame(t, in, nil), 14, 0x65), Drop, Malformed},
@@ -64,10 +67,37 @@ func verdictCases(t testing.TB) []verdictCase {
 		{"gre version 1", set(greFrame(t, in, nil), 14+21, 0x01), Drop, Unsupported},
 		{"gre routing bit", set(greFrame(t, in, nil), 14+20, 0x40), Drop, Unsupported},
 		{"gre recursion bits", set(greFrame(t, in, nil), 14+20, 0x07), Drop, Unsupported},
-		{"gre carrying ipv6", set(greFrame(t, in, nil), 14+22, 0x86, 0xdd), Drop, Unsupported},
+		{"gre says ipv6 but carries ipv4", set(greFrame(t, in, nil), 14+22, 0x86, 0xdd), Drop, Malformed},
+		{"gre carrying arp", set(greFrame(t, in, nil), 14+22, 0x08, 0x06), Drop, Unsupported},
 		{"gre outer fragment", fixOuterChecksum(set(greFrame(t, in, nil), 14+6, 0x20)), Drop, Fragment},
-		{"inner first fragment", plainFrame(t, mod(func(s *innerSpec) { s.mf, s.df = true, false })), Drop, Fragment},
-		{"inner later fragment", plainFrame(t, mod(func(s *innerSpec) { s.fragOffset = 100; s.df = false })), Drop, Fragment},
+		{"inner first fragment", plainFrame(t, mod(func(s *innerSpec) { s.mf, s.df = true, false })), Tx, ReasonNone},
+		{"inner later fragment", plainFrame(t, mod(func(s *innerSpec) { s.fragOffset = 100; s.df = false })), Tx, ReasonNone},
+		{"gre inner later fragment to a non-vip", greFrame(t, mod(func(s *innerSpec) {
+			s.fragOffset, s.df, s.dst = 100, false, netip.MustParseAddr("203.0.113.1")
+		}), nil), Pass, NoService},
+		// IPv6.
+		{"plain ipv6 to ipv6 vip", plainFrame(t, v6Inner()), Tx, ReasonNone},
+		{"gre4 carrying ipv6", greFrame(t, v6Inner(), nil), Tx, ReasonNone},
+		{"gre6 carrying ipv6", gre6Frame(t, v6Inner()), Tx, ReasonNone},
+		{"gre6 carrying ipv4", gre6Frame(t, in), Tx, ReasonNone},
+		{"ipv6 vip with ipv4 backends", plainFrame(t, mod6(func(s *innerSpec) { s.dst, s.dport = vipMixed, 443 })), Tx, ReasonNone},
+		{"ipv4 vip with ipv6 backends", plainFrame(t, mod(func(s *innerSpec) { s.dst = vip4to6 })), Tx, ReasonNone},
+		{"ipv6 extension headers", plainFrame(t, mod6(func(s *innerSpec) { s.extTypes = []uint8{0, 60, 43} })), Tx, ReasonNone},
+		{"ipv6 nine extension headers", plainFrame(t, mod6(func(s *innerSpec) { s.extTypes = []uint8{60, 60, 60, 60, 60, 60, 60, 60, 60} })), Drop, Unsupported},
+		{"ipv6 extension header past the packet", set(plainFrame(t, mod6(func(s *innerSpec) { s.extTypes = []uint8{60} })), 14+41, 0xff), Drop, Malformed},
+		{"ipv6 first fragment", plainFrame(t, mod6(func(s *innerSpec) { s.mf, s.fragID = true, 7 })), Tx, ReasonNone},
+		{"ipv6 later fragment", plainFrame(t, mod6(func(s *innerSpec) { s.fragOffset, s.fragID = 100, 7 })), Tx, ReasonNone},
+		{"ipv6 vip wrong port", plainFrame(t, mod6(func(s *innerSpec) { s.dport = 81 })), Pass, NoService},
+		{"ipv6 payload length past frame", set(plainFrame(t, v6Inner()), 14+4, 0x05, 0xdc), Drop, Malformed},
+		{"ipv6 tcp without ports", set(plainFrame(t, mod6(func(s *innerSpec) { s.payload = nil })), 14+4, 0, 2), Drop, Malformed},
+		{"gre6 to another address", set(gre6Frame(t, v6Inner()), 14+39, 0x99), Pass, NotOurs},
+		{"ipv6 to local but not gre (ssh)", plainFrame(t, mod6(func(s *innerSpec) { s.dst, s.dport = localAddr6, 22 })), Pass, NotOurs},
+		{"gre6 with a fragment header", gre6Ext(t, 44), Drop, Fragment},
+		{"gre6 behind a destination options header", gre6Ext(t, 60), Tx, ReasonNone},
+		{"icmpv6 echo to vip", plainFrame(t, mod6(func(s *innerSpec) { s.proto = layers.IPProtocolICMPv6 })), Tx, ReasonNone},
+		{"icmp error quoting a short packet", plainFrame(t, mod(func(s *innerSpec) { s.proto, s.icmpType, s.icmpBody = layers.IPProtocolICMPv4, 3, []byte{0x45, 0} })), Drop, Malformed},
+		{"gre checksum valid", greFrame(t, in, &layers.GRE{Protocol: layers.EthernetTypeIPv4, ChecksumPresent: true}), Tx, ReasonNone},
+		{"gre checksum wrong", set(greFrame(t, in, &layers.GRE{Protocol: layers.EthernetTypeIPv4, ChecksumPresent: true}), 14+20+4, 0xde, 0xad), Drop, Malformed},
 		{"no usable backend", plainFrame(t, mod(func(s *innerSpec) { s.dst, s.dport = netip.MustParseAddr("192.0.2.99"), 443 })), Drop, NoBackend},
 	}
 }
@@ -116,66 +146,124 @@ func checkEgress(t *testing.T, w *Worker, p *Packet, r Result, ingress []byte) {
 	t.Helper()
 	out := p.Buf[p.Off : p.Off+p.Len]
 	pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
-	if el := pkt.ErrorLayer(); el != nil {
-		t.Fatalf("egress does not decode: %v", el.Error())
+	eth, _ := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+	if eth == nil {
+		t.Fatalf("egress does not decode: %x", out)
 	}
-	eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
 	if !bytes.Equal(eth.DstMAC, ingress[6:12]) || !bytes.Equal(eth.SrcMAC, ingress[0:6]) {
 		t.Errorf("MACs: dst %v src %v, want dst = ingress src, src = ingress dst", eth.DstMAC, eth.SrcMAC)
 	}
-	ips := pkt.Layers()
-	outer, ok := ips[1].(*layers.IPv4)
-	if !ok {
-		t.Fatalf("layer 1 is %T", ips[1])
-	}
 	wantBackend := w.snap.BackendAddr(r.Service, r.Backend)
-	if got, _ := netip.AddrFromSlice(outer.DstIP); got != wantBackend {
-		t.Errorf("outer dst %v, want backend %v", got, wantBackend)
+	inner := findInner(t, ingress)
+	innerDF := len(inner) > 6 && inner[0]>>4 == 4 && inner[6]&0x40 != 0
+	var greAt int
+	if wantBackend.Is4() {
+		outer, ok := pkt.Layers()[1].(*layers.IPv4)
+		if !ok {
+			t.Fatalf("layer 1 is %T", pkt.Layers()[1])
+		}
+		if got, _ := netip.AddrFromSlice(outer.DstIP); got != wantBackend {
+			t.Errorf("outer dst %v, want backend %v", got, wantBackend)
+		}
+		if got, _ := netip.AddrFromSlice(outer.SrcIP); got != localAddr {
+			t.Errorf("outer src %v, want %v", got, localAddr)
+		}
+		if outer.Protocol != layers.IPProtocolGRE || outer.TTL != 64 || outer.IHL != 5 {
+			t.Errorf("outer proto %v ttl %d ihl %d", outer.Protocol, outer.TTL, outer.IHL)
+		}
+		if onesSum(out[14:34]) != 0xffff {
+			t.Errorf("outer checksum invalid: %#04x", outer.Checksum)
+		}
+		if inner[0]>>4 == 6 {
+			innerDF = true // IPv6 is never fragmented on the way
+		}
+		if (outer.Flags&layers.IPv4DontFragment != 0) != innerDF {
+			t.Errorf("outer DF %v, inner DF %v", outer.Flags, innerDF)
+		}
+		if int(outer.Length) != len(out)-14 {
+			t.Errorf("outer total length %d, frame carries %d", outer.Length, len(out)-14)
+		}
+		greAt = 34
+	} else {
+		outer, ok := pkt.Layers()[1].(*layers.IPv6)
+		if !ok {
+			t.Fatalf("layer 1 is %T", pkt.Layers()[1])
+		}
+		if got, _ := netip.AddrFromSlice(outer.DstIP); got != wantBackend {
+			t.Errorf("outer dst %v, want backend %v", got, wantBackend)
+		}
+		if got, _ := netip.AddrFromSlice(outer.SrcIP); got != localAddr6 {
+			t.Errorf("outer src %v, want %v", got, localAddr6)
+		}
+		if outer.NextHeader != layers.IPProtocolGRE || outer.HopLimit != 64 || int(outer.Length) != len(out)-54 {
+			t.Errorf("outer next header %v hop limit %d length %d", outer.NextHeader, outer.HopLimit, outer.Length)
+		}
+		greAt = 54
 	}
-	if got, _ := netip.AddrFromSlice(outer.SrcIP); got != localAddr {
-		t.Errorf("outer src %v, want %v", got, localAddr)
+	gre := out[greAt : greAt+4]
+	wantProto := uint16(0x0800)
+	if inner[0]>>4 == 6 {
+		wantProto = 0x86dd
 	}
-	if outer.Protocol != layers.IPProtocolGRE || outer.TTL != 64 || outer.IHL != 5 {
-		t.Errorf("outer proto %v ttl %d ihl %d", outer.Protocol, outer.TTL, outer.IHL)
+	if binary.BigEndian.Uint16(gre) != 0 || binary.BigEndian.Uint16(gre[2:]) != wantProto {
+		t.Errorf("GRE header %x, want flags 0 and protocol %#x", gre, wantProto)
 	}
-	if onesSum(out[14:34]) != 0xffff {
-		t.Errorf("outer checksum invalid: %#04x", outer.Checksum)
-	}
-	gre, ok := ips[2].(*layers.GRE)
-	if !ok {
-		t.Fatalf("layer 2 is %T", ips[2])
-	}
-	if gre.ChecksumPresent || gre.KeyPresent || gre.SeqPresent || gre.RoutingPresent || gre.Version != 0 || gre.Protocol != layers.EthernetTypeIPv4 {
-		t.Errorf("GRE header %+v", gre)
-	}
-	inner := out[38:]
 	// The inner packet must be exactly the one that came in.
-	ingressInner := findInner(t, ingress)
-	if !bytes.Equal(inner, ingressInner) {
-		t.Errorf("inner packet changed:\n got %x\nwant %x", inner, ingressInner)
-	}
-	innerDF := inner[6]&0x40 != 0
-	if (outer.Flags&layers.IPv4DontFragment != 0) != innerDF {
-		t.Errorf("outer DF %v, inner DF %v", outer.Flags, innerDF)
-	}
-	if int(outer.Length) != len(out)-14 {
-		t.Errorf("outer total length %d, frame carries %d", outer.Length, len(out)-14)
+	if got := out[greAt+4:]; !bytes.Equal(got, inner) {
+		t.Errorf("inner packet changed:\n got %x\nwant %x", got, inner)
 	}
 }
 
-// findInner returns the client packet inside an ingress frame (GRE or plain).
-func findInner(t *testing.T, frame []byte) []byte {
-	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
-	var last *layers.IPv4
-	for _, l := range pkt.Layers() {
-		if ip, ok := l.(*layers.IPv4); ok {
-			last = ip
+// findInner returns the client packet inside an ingress frame (GRE over
+// IPv4 or IPv6 without outer extension headers, or plain), without padding.
+func findInner(t *testing.T, f []byte) []byte {
+	t.Helper()
+	at := 14
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0800:
+		if f[14+9] == 47 && netip.AddrFrom4([4]byte(f[30:34])) == localAddr {
+			at = 14 + int(f[14]&0xf)*4
+			at += greLen(f[at:])
+		}
+	case 0x86dd:
+		if netip.AddrFrom16([16]byte(f[38:54])) == localAddr6 {
+			at = 54
+			if f[20] == 60 { // one destination options header in gre6Ext
+				at += 8
+			}
+			at += greLen(f[at:])
 		}
 	}
-	if last == nil {
-		t.Fatal("no IPv4 in ingress")
+	in := f[at:]
+	if in[0]>>4 == 4 {
+		return in[:binary.BigEndian.Uint16(in[2:])]
 	}
-	return append(append([]byte(nil), last.Contents...), last.Payload...)
+	return in[:40+int(binary.BigEndian.Uint16(in[4:]))]
+}
+
+func greLen(g []byte) int {
+	n := 4
+	for _, bit := range []byte{0x80, 0x20, 0x10} {
+		if g[0]&bit != 0 {
+			n += 4
+		}
+	}
+	return n
+}
+
+// gre6Ext builds a GRE-over-IPv6 frame whose outer header is followed by
+// one extension header of type ext before GRE.
+func gre6Ext(t testing.TB, ext uint8) []byte {
+	f := gre6Frame(t, defaultInner())
+	h := make([]byte, 8)
+	h[0] = 47
+	if ext == 44 {
+		binary.BigEndian.PutUint16(h[2:], 1) // first fragment, M set
+	}
+	out := append(append(append([]byte(nil), f[:54]...), h...), f[54:]...)
+	out[20] = ext
+	binary.BigEndian.PutUint16(out[18:], binary.BigEndian.Uint16(out[18:])+8)
+	return out
 }
 
 func TestProcessFlowStickiness(t *testing.T) {

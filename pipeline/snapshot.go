@@ -32,6 +32,7 @@ const (
 // the configuration file (plus health state) and turns it into a Snapshot
 // with NewSnapshot, off the data path.
 type Config struct {
+	MTU        int        // the interface MTU: largest egress IP packet; 0 = no limit
 	Local      netip.Addr // local_address: the IPv4 GRE destination that is ours
 	Local6     netip.Addr // local_address6: the IPv6 one (optional; needed for IPv6 backends)
 	NextHop    NextHopMode
@@ -67,14 +68,17 @@ type BackendConfig struct {
 // health. Workers load the current one once per batch with an atomic load;
 // control replaces it wholesale, never mutating one in use.
 type Snapshot struct {
-	local   uint32
-	nextHop NextHopMode
-	hopMAC  header.MAC
-	k0, k1  uint64 // flow hash keys derived from the seed
+	local     uint32  // local_address (IPv4)
+	local6    addr128 // local_address6; valid when hasLocal6
+	hasLocal6 bool
+	nextHop   NextHopMode
+	hopMAC    header.MAC
+	k0, k1    uint64 // flow hash keys derived from the seed
+	mtu       int    // largest egress IP packet; 0 = no limit
 
 	services []service
 	svcSlots []svcSlot // open addressing, keyed by (vip, port, proto)
-	vipSlots []uint32  // open addressing set of VIPs; 0 = empty
+	vipSlots []vipSlot // open addressing, keyed by VIP
 	svcMask  uint32
 	vipMask  uint32
 
@@ -82,37 +86,85 @@ type Snapshot struct {
 	rebuilt []string
 }
 
+// addr128 is an IP address as two words; IPv4 addresses are IPv4-mapped
+// (::ffff:a.b.c.d), so one key type serves both families.
+type addr128 struct{ hi, lo uint64 }
+
+const v4Mapped = 0xffff << 32
+
+func mapped4(a uint32) addr128 { return addr128{0, v4Mapped | uint64(a)} }
+
+func addrOf(a netip.Addr) addr128 {
+	b := a.As16()
+	return addr128{be.Uint64(b[:8]), be.Uint64(b[8:])}
+}
+
 type service struct {
 	table    *maglev.Table
 	backends []backend
 	name     string
+	proto    uint8
 }
 
 type backend struct {
-	addr    uint32
+	addr    uint32 // IPv4 backends
+	addr6   [16]byte
+	v6      bool // the outer header is IPv6 (from local_address6)
+	tag     uint32
 	id      uint32
 	healthy bool
 	hasMAC  bool
 	mac     header.MAC
-	// hdr is the outer IPv4 header for this backend (total length, ID,
-	// flags and checksum zero) followed by the 4-byte GRE header; sum is the
-	// IPv4 part's ones' complement sum, so a packet needs only three
-	// additions to finish the checksum.
-	hdr [EncapLen]byte
-	sum uint32
+	// hdr is the outer header for this backend — IPv4 (total length, ID,
+	// flags and checksum zero) or IPv6 (payload length and flow label
+	// zero) — followed by the 4-byte GRE header (protocol zero); hdrLen is
+	// its length. sum is the IPv4 header's ones' complement sum, so a
+	// packet needs only three additions to finish the checksum.
+	hdr    [encapLen6]byte
+	hdrLen int
+	sum    uint32
+}
+
+// addrTag identifies a backend address in 32 bits: a connection entry
+// records it and is honoured only while the backend at its index still has
+// it.
+func addrTag(a netip.Addr) uint32 {
+	if a.Is4() {
+		return v4(a)
+	}
+	b := a.As16()
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return uint32(h ^ h>>32)
 }
 
 type svcSlot struct {
-	key uint64 // svcKey(...); 0 = empty
+	vip addr128
+	pp  uint32 // port << 16 | proto << 8 | 1; 0 = empty
 	svc *service
 	idx uint16
 }
 
-func svcKey(vip uint32, port uint16, proto uint8) uint64 {
-	return uint64(vip)<<32 | uint64(port)<<16 | uint64(proto)<<8 | 1
+// vipSlot is a VIP and, for its default services (docs/verdicts.md
+// §3.6), the first service in configuration order overall and per
+// protocol (none when there is none).
+type vipSlot struct {
+	vip                                 addr128
+	used                                bool
+	first, firstTCP, firstUDP, firstAny uint16
 }
 
-func slotHash(k uint64) uint32 { return uint32((k * 0x9e3779b97f4a7c15) >> 32) }
+const noService = ^uint16(0)
+
+func portProto(port uint16, proto uint8) uint32 {
+	return uint32(port)<<16 | uint32(proto)<<8 | 1
+}
+
+func slotHash(a addr128, x uint32) uint32 {
+	return uint32(((a.lo ^ a.hi*0xff51afd7ed558ccd ^ uint64(x)<<32) * 0x9e3779b97f4a7c15) >> 32)
+}
 
 // NewSnapshot validates c and builds the lookup structures and Maglev tables.
 func NewSnapshot(c Config) (*Snapshot, error) { return NewSnapshotFrom(nil, c) }
@@ -127,12 +179,23 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	if !c.Local.Is4() {
 		return nil, fmt.Errorf("local address %v is not IPv4", c.Local)
 	}
+	if c.Local6.IsValid() && !c.Local6.Is6() {
+		return nil, fmt.Errorf("local IPv6 address %v is not IPv6", c.Local6)
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 65535) {
+		return nil, fmt.Errorf("MTU %d is out of range (576…65535)", c.MTU)
+	}
 	s := &Snapshot{
-		local:   v4(c.Local),
-		nextHop: c.NextHop,
-		hopMAC:  c.NextHopMAC,
-		k0:      splitmix64(c.Seed),
-		cfg:     c.clone(),
+		local:     v4(c.Local),
+		hasLocal6: c.Local6.IsValid(),
+		nextHop:   c.NextHop,
+		hopMAC:    c.NextHopMAC,
+		k0:        splitmix64(c.Seed),
+		mtu:       c.MTU,
+		cfg:       c.clone(),
+	}
+	if s.hasLocal6 {
+		s.local6 = addrOf(c.Local6)
 	}
 	s.k1 = splitmix64(s.k0)
 	if len(c.Services) > 1<<15 {
@@ -140,32 +203,30 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	}
 	n := pow2(2 * len(c.Services))
 	s.svcSlots = make([]svcSlot, n)
-	s.vipSlots = make([]uint32, n)
+	s.vipSlots = make([]vipSlot, n)
 	s.svcMask, s.vipMask = uint32(n-1), uint32(n-1)
 	s.services = make([]service, len(c.Services))
 	for i, sc := range c.Services {
-		if !sc.VIP.Is4() {
-			return nil, fmt.Errorf("service %q: VIP %v is not IPv4", sc.Name, sc.VIP)
-		}
-		vip := v4(sc.VIP)
-		if vip == 0 || vip == s.local {
+		if !sc.VIP.IsValid() || sc.VIP.IsUnspecified() || sc.VIP == c.Local || sc.VIP == c.Local6 {
 			return nil, fmt.Errorf("service %q: VIP %v cannot be used", sc.Name, sc.VIP)
 		}
+		sc.VIP = sc.VIP.Unmap()
 		var old *maglev.Table
 		if p := prev.sameTable(sc, c.Seed); p != nil {
 			old = p
 		} else {
 			s.rebuilt = append(s.rebuilt, sc.Name)
 		}
-		svc, err := buildService(s.local, sc, c.Seed, old)
+		svc, err := buildService(c, sc, old)
 		if err != nil {
 			return nil, err
 		}
 		s.services[i] = svc
-		if !s.insertService(svcKey(vip, sc.Port, sc.Proto), uint16(i)) {
+		vip := addrOf(sc.VIP)
+		if !s.insertService(vip, portProto(sc.Port, sc.Proto), uint16(i)) {
 			return nil, fmt.Errorf("service %q: duplicate (vip, port, protocol)", sc.Name)
 		}
-		s.insertVIP(vip)
+		s.insertVIP(vip, uint16(i), sc.Proto)
 	}
 	return s, nil
 }
@@ -195,30 +256,41 @@ func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *maglev.Table {
 // of them for NewSnapshot; the changed ones for NewSnapshotFrom).
 func (s *Snapshot) Rebuilt() []string { return s.rebuilt }
 
-func buildService(local uint32, sc ServiceConfig, seed uint64, table *maglev.Table) (service, error) {
-	svc := service{name: sc.Name, backends: make([]backend, len(sc.Backends))}
+func buildService(c Config, sc ServiceConfig, table *maglev.Table) (service, error) {
+	svc := service{name: sc.Name, backends: make([]backend, len(sc.Backends)), proto: sc.Proto}
 	mb := make([]maglev.Backend, len(sc.Backends))
 	for j, bc := range sc.Backends {
-		if !bc.Address.Is4() {
-			return svc, fmt.Errorf("service %q: backend %v is not IPv4", sc.Name, bc.Address)
+		a := bc.Address.Unmap()
+		if !a.IsValid() || a.IsUnspecified() {
+			return svc, fmt.Errorf("service %q: backend address %v cannot be used", sc.Name, bc.Address)
+		}
+		if a.Is6() && !c.Local6.IsValid() {
+			return svc, fmt.Errorf("service %q: backend %v is IPv6: set local_address6", sc.Name, a)
 		}
 		if bc.ID >= MaxBackendIDs {
-			return svc, fmt.Errorf("service %q: backend %v: id %d out of range", sc.Name, bc.Address, bc.ID)
+			return svc, fmt.Errorf("service %q: backend %v: id %d out of range", sc.Name, a, bc.ID)
 		}
 		b := &svc.backends[j]
-		b.addr, b.id, b.healthy = v4(bc.Address), bc.ID, bc.Healthy
+		b.id, b.healthy, b.tag = bc.ID, bc.Healthy, addrTag(a)
 		b.mac, b.hasMAC = bc.MAC, bc.HasMAC
-		header.IPv4(b.hdr[:]).Encode(header.IPv4Fields{TTL: 64, Protocol: header.ProtoGRE, Src: local, Dst: b.addr})
-		b.hdr[10], b.hdr[11] = 0, 0
-		b.sum = uint32(header.Checksum(b.hdr[:header.IPv4MinLen], 0))
-		header.GRE(b.hdr[header.IPv4MinLen:]).Encode(header.EtherTypeIPv4)
+		if a.Is4() {
+			b.addr = v4(a)
+			header.IPv4(b.hdr[:]).Encode(header.IPv4Fields{TTL: 64, Protocol: header.ProtoGRE, Src: v4(c.Local), Dst: b.addr})
+			b.hdr[10], b.hdr[11] = 0, 0
+			b.sum = uint32(header.Checksum(b.hdr[:header.IPv4MinLen], 0))
+			b.hdrLen = EncapLen
+		} else {
+			b.v6, b.addr6 = true, a.As16()
+			header.IPv6(b.hdr[:]).Encode(header.IPv6Fields{NextHeader: header.ProtoGRE, HopLimit: 64, Src: c.Local6.As16(), Dst: b.addr6})
+			b.hdrLen = encapLen6
+		}
 		w := bc.Weight
 		if !bc.Healthy {
 			w = 0
 		}
 		key := bc.Key
 		if key == "" {
-			key = bc.Address.String()
+			key = a.String()
 		}
 		mb[j] = maglev.Backend{Key: key, Weight: w}
 	}
@@ -226,7 +298,7 @@ func buildService(local uint32, sc ServiceConfig, seed uint64, table *maglev.Tab
 		svc.table = table
 		return svc, nil
 	}
-	t, err := maglev.New(mb, sc.TableSize, seed)
+	t, err := maglev.New(mb, sc.TableSize, c.Seed)
 	if err != nil {
 		return svc, fmt.Errorf("service %q: %w", sc.Name, err)
 	}
@@ -234,49 +306,91 @@ func buildService(local uint32, sc ServiceConfig, seed uint64, table *maglev.Tab
 	return svc, nil
 }
 
-func (s *Snapshot) insertService(k uint64, idx uint16) bool {
-	for i := slotHash(k) & s.svcMask; ; i = (i + 1) & s.svcMask {
-		switch s.svcSlots[i].key {
-		case 0:
-			s.svcSlots[i] = svcSlot{key: k, svc: &s.services[idx], idx: idx}
+func (s *Snapshot) insertService(vip addr128, pp uint32, idx uint16) bool {
+	for i := slotHash(vip, pp) & s.svcMask; ; i = (i + 1) & s.svcMask {
+		sl := &s.svcSlots[i]
+		switch {
+		case sl.pp == 0:
+			*sl = svcSlot{vip: vip, pp: pp, svc: &s.services[idx], idx: idx}
 			return true
-		case k:
+		case sl.vip == vip && sl.pp == pp:
 			return false
 		}
 	}
 }
 
-func (s *Snapshot) insertVIP(vip uint32) {
-	for i := slotHash(uint64(vip)) & s.vipMask; ; i = (i + 1) & s.vipMask {
-		switch s.vipSlots[i] {
+// insertVIP records a VIP and the first services that serve it.
+func (s *Snapshot) insertVIP(vip addr128, idx uint16, proto uint8) {
+	for i := slotHash(vip, 0) & s.vipMask; ; i = (i + 1) & s.vipMask {
+		sl := &s.vipSlots[i]
+		if !sl.used {
+			*sl = vipSlot{vip: vip, used: true, first: idx, firstTCP: noService, firstUDP: noService, firstAny: noService}
+		} else if sl.vip != vip {
+			continue
+		}
+		first := func(f *uint16) {
+			if *f == noService {
+				*f = idx
+			}
+		}
+		switch proto {
+		case header.ProtoTCP:
+			first(&sl.firstTCP)
+		case header.ProtoUDP:
+			first(&sl.firstUDP)
 		case 0:
-			s.vipSlots[i] = vip
-			return
-		case vip:
-			return
+			first(&sl.firstAny)
+		}
+		return
+	}
+}
+
+// findVIP returns the VIP's slot, or nil when addr is not a VIP.
+func (s *Snapshot) findVIP(addr addr128) *vipSlot {
+	for i := slotHash(addr, 0) & s.vipMask; ; i = (i + 1) & s.vipMask {
+		sl := &s.vipSlots[i]
+		if !sl.used {
+			return nil
+		}
+		if sl.vip == addr {
+			return sl
 		}
 	}
 }
 
 // isVIP reports whether addr is the VIP of any service.
-func (s *Snapshot) isVIP(addr uint32) bool {
-	for i := slotHash(uint64(addr)) & s.vipMask; ; i = (i + 1) & s.vipMask {
-		switch s.vipSlots[i] {
-		case addr:
-			return true
-		case 0:
-			return false
-		}
+func (s *Snapshot) isVIP(addr addr128) bool { return s.findVIP(addr) != nil }
+
+// defaultService is the VIP's service for a packet of protocol proto that
+// has no port to match on (docs/verdicts.md §3.6): the first service with
+// that protocol or "any", else the first service of the VIP.
+func (s *Snapshot) defaultService(addr addr128, proto uint8) *svcSlot {
+	v := s.findVIP(addr)
+	if v == nil {
+		return nil
 	}
+	idx := v.firstAny
+	switch proto {
+	case header.ProtoTCP:
+		idx = min(v.firstTCP, v.firstAny) // noService is the largest value
+	case header.ProtoUDP:
+		idx = min(v.firstUDP, v.firstAny)
+	}
+	if idx == noService {
+		idx = v.first
+	}
+	sc := &s.cfg.Services[idx]
+	return s.findService(addrOf(sc.VIP.Unmap()), portProto(sc.Port, sc.Proto))
 }
 
-func (s *Snapshot) findService(k uint64) *svcSlot {
-	for i := slotHash(k) & s.svcMask; ; i = (i + 1) & s.svcMask {
-		switch sl := &s.svcSlots[i]; sl.key {
-		case k:
-			return sl
-		case 0:
+func (s *Snapshot) findService(vip addr128, pp uint32) *svcSlot {
+	for i := slotHash(vip, pp) & s.svcMask; ; i = (i + 1) & s.svcMask {
+		sl := &s.svcSlots[i]
+		if sl.pp == 0 {
 			return nil
+		}
+		if sl.pp == pp && sl.vip == vip {
+			return sl
 		}
 	}
 }
@@ -284,25 +398,25 @@ func (s *Snapshot) findService(k uint64) *svcSlot {
 // lookupService finds the service for a destination, most specific first:
 // (vip, port, proto), (vip, port, any), (vip, 0, proto), (vip, 0, any).
 // The exact match is tried inline; the fallbacks live in lookupWild.
-func (s *Snapshot) lookupService(vip uint32, port uint16, proto uint8) *svcSlot {
-	k := svcKey(vip, port, proto)
-	if sl := &s.svcSlots[slotHash(k)&s.svcMask]; sl.key == k {
+func (s *Snapshot) lookupService(vip addr128, port uint16, proto uint8) *svcSlot {
+	pp := portProto(port, proto)
+	if sl := &s.svcSlots[slotHash(vip, pp)&s.svcMask]; sl.pp == pp && sl.vip == vip {
 		return sl
 	}
 	return s.lookupWild(vip, port, proto)
 }
 
-func (s *Snapshot) lookupWild(vip uint32, port uint16, proto uint8) *svcSlot {
-	if sl := s.findService(svcKey(vip, port, proto)); sl != nil {
+func (s *Snapshot) lookupWild(vip addr128, port uint16, proto uint8) *svcSlot {
+	if sl := s.findService(vip, portProto(port, proto)); sl != nil {
 		return sl
 	}
-	if sl := s.findService(svcKey(vip, port, 0)); sl != nil {
+	if sl := s.findService(vip, portProto(port, 0)); sl != nil {
 		return sl
 	}
-	if sl := s.findService(svcKey(vip, 0, proto)); sl != nil {
+	if sl := s.findService(vip, portProto(0, proto)); sl != nil {
 		return sl
 	}
-	return s.findService(svcKey(vip, 0, 0))
+	return s.findService(vip, portProto(0, 0))
 }
 
 // clone copies c deeply, so that a snapshot never shares slices with the

@@ -40,7 +40,12 @@ const (
 	Fragment    // IP fragments are not supported yet
 	NoHeadroom  // no room in the frame to prepend the outer headers
 	NoNeighbor  // next_hop kernel: the backend's next-hop MAC is not resolved yet
-	TooBig      // the encapsulated packet would exceed the interface MTU
+	TooBig      // the encapsulated packet would exceed the interface MTU (and no ICMP reply is due)
+
+	// ICMPTooBig goes with Tx: instead of the packet, an ICMP
+	// fragmentation-needed (IPv4, DF set) or ICMPv6 packet-too-big reply
+	// went back to the client.
+	ICMPTooBig
 
 	// NumReasons is the number of reasons, for sizing counter arrays.
 	NumReasons
@@ -58,6 +63,7 @@ var reasonNames = [...]string{
 	NoHeadroom:  "no_headroom",
 	NoNeighbor:  "no_neighbor",
 	TooBig:      "too_big",
+	ICMPTooBig:  "icmp_too_big",
 }
 
 func (r Reason) String() string {
@@ -70,7 +76,7 @@ func (r Reason) String() string {
 // Verdict returns the verdict this reason belongs to.
 func (r Reason) Verdict() Verdict {
 	switch {
-	case r == ReasonNone:
+	case r == ReasonNone || r == ICMPTooBig:
 		return Tx
 	case r <= NoService:
 		return Pass

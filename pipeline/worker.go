@@ -15,7 +15,13 @@ type Stats struct {
 	ConntrackLive  atomic.Uint64
 	ConntrackSlots atomic.Uint64
 	TxRingFull     atomic.Uint64 // frames Process forwarded that the tx ring could not take
-	Batches        atomic.Uint64
+	// Later fragments that found their first fragment's choice, and those
+	// that did not (they went by source, destination and protocol).
+	FragHits, FragMisses atomic.Uint64
+	// Connection entries replaced to make room, and new flows not recorded
+	// because their bucket was full of established connections.
+	ConntrackEvicted, ConntrackRefused atomic.Uint64
+	Batches                            atomic.Uint64
 }
 
 // Packets returns the number of packets this worker has received: every
@@ -45,6 +51,9 @@ type Worker struct {
 	hits, misses uint64
 	txRingFull   uint64 // forwarded but the tx ring had no room: lost
 
+	frags                fragTable
+	fragHits, fragMisses uint64
+
 	stats *Stats
 
 	// generalOnly makes Process skip its fast path, so tests can compare
@@ -59,6 +68,7 @@ func NewWorker(ct *Conntrack) *Worker {
 		epoch:   time.Now(),
 		now:     1,
 		touched: make([]uint16, 0, MaxBackendIDs),
+		frags:   newFragTable(),
 		stats:   new(Stats),
 	}
 	w.stats.ConntrackSlots.Store(uint64(ct.Len()))
@@ -101,7 +111,14 @@ func (w *Worker) Flush() {
 		st.TxRingFull.Add(w.txRingFull)
 		w.txRingFull = 0
 	}
+	if w.fragHits|w.fragMisses != 0 {
+		st.FragHits.Add(w.fragHits)
+		st.FragMisses.Add(w.fragMisses)
+		w.fragHits, w.fragMisses = 0, 0
+	}
 	st.ConntrackLive.Store(w.ct.live)
+	st.ConntrackEvicted.Store(w.ct.evicted)
+	st.ConntrackRefused.Store(w.ct.refused)
 	st.Batches.Add(1)
 }
 

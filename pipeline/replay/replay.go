@@ -72,7 +72,10 @@ func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Write
 			if err := pw.WritePacket(gopacket.CaptureInfo{Timestamp: ci.Timestamp, CaptureLength: len(frame), Length: len(frame)}, frame); err != nil {
 				return sum, err
 			}
-			svc, be = snap.ServiceName(r.Service), snap.BackendAddr(r.Service, r.Backend).String()
+			svc = snap.ServiceName(r.Service)
+			if r.Reason == pipeline.ReasonNone { // else an ICMP reply to the client, not to a backend
+				be = snap.BackendAddr(r.Service, r.Backend).String()
+			}
 		}
 		if cw != nil {
 			cw.Write([]string{strconv.Itoa(i), r.Verdict.String(), r.Reason.String(), svc, be})
