@@ -1,0 +1,273 @@
+package bench
+
+import (
+	"encoding/csv"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Sample is a set of repeated measurements of one quantity.
+type Sample []float64
+
+// Median of the sample (NaN when empty).
+func (s Sample) Median() float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	v := append([]float64(nil), s...)
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// Spread is (max-min)/median: 0.1 means the repeats were within 10 %.
+func (s Sample) Spread() float64 {
+	if len(s) < 2 {
+		return 0
+	}
+	lo, hi := s[0], s[0]
+	for _, x := range s {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	m := s.Median()
+	if m == 0 {
+		return 0
+	}
+	return (hi - lo) / math.Abs(m)
+}
+
+// NoisySpread is the spread above which a row is flagged as noisy.
+const NoisySpread = 0.15
+
+// Row is one forwarder's measurements in a comparison.
+type Row struct {
+	Name   string // raild, asavie/xdp, xdp_tx, kernel
+	Detail string
+	MaxPPS Sample // forwarded frames per second, flat-out offered load
+	NsPkt  Sample // forwarder CPU ns per forwarded frame at MaxPPS
+	Busy   Sample // forwarder CPU use at MaxPPS, in cores
+	Loss50 Sample // loss ratio at 50 % of the median MaxPPS
+	Loss90 Sample // loss ratio at 90 %
+	P50    Sample // latency p50 at 50 %, µs
+	P99    Sample // latency p99 at 50 %, µs
+	Err    string // why the row has no numbers, if it hasn't
+}
+
+// Noisy says which of the row's headline numbers varied more than NoisySpread.
+func (r Row) Noisy() []string {
+	var n []string
+	if r.MaxPPS.Spread() > NoisySpread {
+		n = append(n, fmt.Sprintf("max pps ±%.0f%%", 50*r.MaxPPS.Spread()))
+	}
+	if r.NsPkt.Spread() > NoisySpread {
+		n = append(n, fmt.Sprintf("ns/pkt ±%.0f%%", 50*r.NsPkt.Spread()))
+	}
+	return n
+}
+
+// Comparison is the result of railbench compare.
+type Comparison struct {
+	Name    string
+	Machine string // one line: kernel, CPU, cores, Go, load
+	Command string
+	Traffic string // what was sent
+	Rows    []Row
+	Notes   []string
+}
+
+func (c *Comparison) ref() *Row {
+	for i := range c.Rows {
+		if c.Rows[i].Name == "raild" {
+			return &c.Rows[i]
+		}
+	}
+	return nil
+}
+
+func fmtSample(s Sample, scale float64, prec int) string {
+	if len(s) == 0 {
+		return "—"
+	}
+	m := s.Median() * scale
+	out := strconv.FormatFloat(m, 'f', prec, 64)
+	if len(s) > 1 {
+		out += fmt.Sprintf(" ±%.0f%%", 50*s.Spread())
+	}
+	return out
+}
+
+func ratio(a, b Sample) string {
+	if len(a) == 0 || len(b) == 0 || b.Median() == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a.Median()/b.Median())
+}
+
+// Markdown writes the comparison as a Markdown page with the table.
+func (c *Comparison) Markdown(w io.Writer) {
+	fmt.Fprintf(w, "# railbench compare: %s\n\n", c.Name)
+	fmt.Fprintf(w, "Machine: %s\n\n", c.Machine)
+	fmt.Fprintf(w, "Command: `%s`\n\n", c.Command)
+	fmt.Fprintf(w, "Traffic: %s\n\n", c.Traffic)
+	c.table(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Each number is the median of the repeats; ±x% is half the spread (max−min)/median.")
+	fmt.Fprintln(w, "Ratios are this row's median over raild's (for ns/pkt, below 1 is cheaper than raild).")
+	fmt.Fprintln(w, "Forwarder CPU is the run time of the forwarder's own threads plus the load balancer")
+	fmt.Fprintln(w, "interface's NAPI thread (the kernel's receive work), per forwarded frame, at the maximum rate.")
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "\n- %s", n)
+	}
+	fmt.Fprintln(w)
+}
+
+// Text writes the table for a terminal.
+func (c *Comparison) Text(w io.Writer) {
+	fmt.Fprintf(w, "machine: %s\ntraffic: %s\n\n", c.Machine, c.Traffic)
+	c.table(w)
+	for _, n := range c.Notes {
+		fmt.Fprintf(w, "- %s\n", n)
+	}
+}
+
+func (c *Comparison) table(w io.Writer) {
+	ref := c.ref()
+	fmt.Fprintln(w, "| forwarder | max pps | vs raild | CPU ns/pkt | vs raild | fwd cores busy | loss @50% | loss @90% | p50 µs @50% | p99 µs @50% | noise |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range c.Rows {
+		if r.Err != "" {
+			fmt.Fprintf(w, "| %s | failed: %s |||||||||||\n", r.Name, r.Err)
+			continue
+		}
+		vsPPS, vsNs := "1.00×", "1.00×"
+		if ref != nil && r.Name != ref.Name {
+			vsPPS, vsNs = ratio(r.MaxPPS, ref.MaxPPS), ratio(r.NsPkt, ref.NsPkt)
+		}
+		noise := "ok"
+		if n := r.Noisy(); len(n) > 0 {
+			noise = "NOISY: " + strings.Join(n, ", ")
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
+			fmtSample(r.MaxPPS, 1, 0), vsPPS, fmtSample(r.NsPkt, 1, 0), vsNs, fmtSample(r.Busy, 1, 2),
+			fmtSample(r.Loss50, 100, 2)+"%", fmtSample(r.Loss90, 100, 2)+"%",
+			fmtSample(r.P50, 1, 1), fmtSample(r.P99, 1, 1), noise)
+	}
+}
+
+// CSV writes one line per row and quantity with every repeat.
+func (c *Comparison) CSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"forwarder", "quantity", "median", "spread", "repeats"})
+	for _, r := range c.Rows {
+		for _, q := range []struct {
+			name string
+			s    Sample
+		}{{"max_pps", r.MaxPPS}, {"cpu_ns_per_packet", r.NsPkt}, {"forwarder_cores_busy", r.Busy},
+			{"loss_at_50", r.Loss50}, {"loss_at_90", r.Loss90}, {"latency_p50_us_at_50", r.P50}, {"latency_p99_us_at_50", r.P99}} {
+			var reps []string
+			for _, x := range q.s {
+				reps = append(reps, strconv.FormatFloat(x, 'g', 6, 64))
+			}
+			cw.Write([]string{r.Name, q.name, strconv.FormatFloat(q.s.Median(), 'g', 6, 64),
+				strconv.FormatFloat(q.s.Spread(), 'g', 3, 64), strings.Join(reps, " ")})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// PNG draws two bar charts side by side: max pps and CPU ns/pkt per
+// forwarder (bars in row order: raild blue, asavie/xdp orange, xdp_tx
+// green, kernel grey), each with its value written above it and the
+// repeats' range as a whisker.
+func (c *Comparison) PNG(w io.Writer) error {
+	const W, H, pad = 900, 420, 40
+	img := image.NewRGBA(image.Rect(0, 0, W, H))
+	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
+	colors := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {127, 127, 127, 255}, {148, 103, 189, 255}}
+	panel := func(x0 int, title string, get func(Row) Sample, prec int) {
+		pw := W/2 - 2*pad
+		ph := H - 3*pad
+		top := 0.0
+		for _, r := range c.Rows {
+			for _, v := range get(r) {
+				top = max(top, v)
+			}
+		}
+		if top == 0 {
+			top = 1
+		}
+		text(img, x0, pad/2, title, color.RGBA{0, 0, 0, 255})
+		base := pad + ph
+		fill(img, image.Rect(x0, base, x0+pw, base+1), color.RGBA{0, 0, 0, 255})
+		n := max(len(c.Rows), 1)
+		bw := pw / (2*n + 1)
+		for i, r := range c.Rows {
+			s := get(r)
+			bx := x0 + bw*(2*i+1)
+			if len(s) > 0 {
+				h := int(float64(ph) * s.Median() / top)
+				fill(img, image.Rect(bx, base-h, bx+bw, base), colors[i%len(colors)])
+				lo, hi := s[0], s[0]
+				for _, v := range s {
+					lo, hi = min(lo, v), max(hi, v)
+				}
+				yl, yh := base-int(float64(ph)*lo/top), base-int(float64(ph)*hi/top)
+				fill(img, image.Rect(bx+bw/2, yh, bx+bw/2+1, yl+1), color.RGBA{0, 0, 0, 255})
+				text(img, bx, base-h-10, strconv.FormatFloat(s.Median(), 'f', prec, 64), color.RGBA{0, 0, 0, 255})
+			}
+			text(img, bx, base+6, r.Name, colors[i%len(colors)])
+		}
+	}
+	panel(pad, "MAX FORWARDED PPS", func(r Row) Sample { return r.MaxPPS }, 0)
+	panel(W/2+pad, "FORWARDER CPU NS/PKT", func(r Row) Sample { return r.NsPkt }, 0)
+	return png.Encode(w, img)
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	r = r.Intersect(img.Bounds())
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+}
+
+// glyphs is a 3×5 pixel font for the chart's labels: digits, capitals and
+// a little punctuation; each row of a glyph is 3 bits, top row first.
+var glyphs = map[rune][5]uint8{
+	'0': {7, 5, 5, 5, 7}, '1': {2, 6, 2, 2, 7}, '2': {7, 1, 7, 4, 7}, '3': {7, 1, 7, 1, 7}, '4': {5, 5, 7, 1, 1},
+	'5': {7, 4, 7, 1, 7}, '6': {7, 4, 7, 5, 7}, '7': {7, 1, 1, 1, 1}, '8': {7, 5, 7, 5, 7}, '9': {7, 5, 7, 1, 7},
+	'A': {2, 5, 7, 5, 5}, 'B': {6, 5, 6, 5, 6}, 'C': {7, 4, 4, 4, 7}, 'D': {6, 5, 5, 5, 6}, 'E': {7, 4, 6, 4, 7},
+	'F': {7, 4, 6, 4, 4}, 'G': {7, 4, 5, 5, 7}, 'H': {5, 5, 7, 5, 5}, 'I': {7, 2, 2, 2, 7}, 'J': {1, 1, 1, 5, 7},
+	'K': {5, 5, 6, 5, 5}, 'L': {4, 4, 4, 4, 7}, 'M': {5, 7, 7, 5, 5}, 'N': {6, 5, 5, 5, 5}, 'O': {7, 5, 5, 5, 7},
+	'P': {7, 5, 7, 4, 4}, 'Q': {7, 5, 5, 7, 1}, 'R': {6, 5, 6, 5, 5}, 'S': {7, 4, 7, 1, 7}, 'T': {7, 2, 2, 2, 2},
+	'U': {5, 5, 5, 5, 7}, 'V': {5, 5, 5, 5, 2}, 'W': {5, 5, 7, 7, 5}, 'X': {5, 5, 2, 5, 5}, 'Y': {5, 5, 2, 2, 2},
+	'Z': {7, 1, 2, 4, 7}, '/': {1, 1, 2, 4, 4}, '_': {0, 0, 0, 0, 7}, '.': {0, 0, 0, 0, 2}, '-': {0, 0, 7, 0, 0},
+}
+
+// text draws s at (x, y) at twice the glyph size.
+func text(img *image.RGBA, x, y int, s string, c color.RGBA) {
+	for _, r := range strings.ToUpper(s) {
+		g, ok := glyphs[r]
+		if ok {
+			for row := 0; row < 5; row++ {
+				for col := 0; col < 3; col++ {
+					if g[row]>>(2-col)&1 != 0 {
+						fill(img, image.Rect(x+2*col, y+2*row, x+2*col+2, y+2*row+2), c)
+					}
+				}
+			}
+		}
+		x += 8
+	}
+}

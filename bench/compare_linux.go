@@ -1,0 +1,418 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// CompareOpts configures Compare. Paths are to built binaries.
+type CompareOpts struct {
+	Prefix                   string // lab namespace prefix (tools/lab.sh --prefix)
+	LabSh                    string // tools/lab.sh
+	Railbench, Raild, Asavie string
+	GenCPU, FwdCPU           int
+	Duration                 time.Duration // per measurement
+	Repeat                   int
+	Flows, Size              int
+	Rows                     []string // which forwarders, in order
+	Log                      io.Writer
+}
+
+const labConfig = `interface: lb0
+queues: [0]
+cpus: [%d]
+xdp_mode: native
+zero_copy: auto
+local_address: 10.0.0.2
+next_hop: ingress
+hash_seed: 0
+metrics_address: 127.0.0.1:9700
+conntrack:
+  entries_per_core: 65536
+  tcp_timeout: 1h
+  udp_timeout: 30s
+services:
+  - name: web
+    vip: 192.0.2.10
+    port: 80
+    protocol: tcp
+    table_size: 65537
+    backends:
+      - address: 10.1.0.11
+      - address: 10.1.0.12
+      - address: 10.1.0.13
+`
+
+// Lab is a running tools/lab.sh lab.
+type Lab struct {
+	Prefix, LabSh string
+	Log           io.Writer
+}
+
+// GenNS and LBNS are the lab's namespaces.
+func (l *Lab) GenNS() string { return l.Prefix + "gen" }
+func (l *Lab) LBNS() string  { return l.Prefix + "lb" }
+
+// Up creates the lab afresh.
+func (l *Lab) Up() error {
+	l.Down()
+	out, err := exec.Command(l.LabSh, "up", "--prefix", l.Prefix).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bench: %s up: %v\n%s", l.LabSh, err, out)
+	}
+	return nil
+}
+
+// Down removes the lab (errors ignored: it may not exist).
+func (l *Lab) Down() { _ = exec.Command(l.LabSh, "down", "--prefix", l.Prefix).Run() }
+
+// In runs a command inside namespace ns and returns its combined output.
+func In(ns string, args ...string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("bench: in %s: %s: %v: %s", ns, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// Forwarder is a forwarder process running in the lab's lb namespace.
+type Forwarder struct {
+	cmd  *exec.Cmd
+	done chan error
+	out  *strings.Builder
+	NAPI []int // the lb interface's NAPI threads
+}
+
+// StartForwarder starts args in namespace ns and waits until its output
+// has a line containing ready.
+func StartForwarder(ns, ready string, args ...string) (*Forwarder, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	f := &Forwarder{cmd: cmd, done: make(chan error, 1), out: &strings.Builder{}}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() { err := cmd.Wait(); pw.Close(); f.done <- err }()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			f.out.WriteString(l + "\n")
+			if strings.Contains(l, ready) {
+				go func() {
+					for l := range lines {
+						_ = l
+					}
+				}()
+				return f, nil
+			}
+		case err := <-f.done:
+			return nil, fmt.Errorf("bench: %s exited before it was ready (%v):\n%s", args[0], err, f.out)
+		case <-deadline:
+			f.Stop()
+			return nil, fmt.Errorf("bench: %s not ready after 15s:\n%s", args[0], f.out)
+		}
+	}
+}
+
+// PID is the forwarder's process id (ip netns exec execs it in place).
+func (f *Forwarder) PID() int { return f.cmd.Process.Pid }
+
+// Stop sends SIGTERM and waits up to 5 s, then kills.
+func (f *Forwarder) Stop() {
+	if f == nil {
+		return
+	}
+	_ = f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-f.done
+	}
+}
+
+// CPU is the forwarder's CPU time so far: its threads and its NAPI threads.
+func (f *Forwarder) CPU() (uint64, error) {
+	n, err := ThreadsCPU(f.PID())
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range f.NAPI {
+		v, err := ThreadsCPU(p)
+		if err != nil {
+			return 0, err
+		}
+		n += v
+	}
+	return n, nil
+}
+
+// Measurement is one generator run with the forwarder's CPU over its steady part.
+type Measurement struct {
+	Report Report
+	CPU    time.Duration // forwarder CPU during [warm, end)
+	Window time.Duration
+}
+
+// RunGen runs `railbench gen --json` in the generator namespace while fwd
+// forwards, and measures fwd's CPU from warm after the traffic starts to
+// 200 ms before it ends.
+func RunGen(o CompareOpts, lab *Lab, fwd *Forwarder, form string, rate float64) (Measurement, error) {
+	var m Measurement
+	args := []string{"netns", "exec", lab.GenNS(), o.Railbench, "gen", "--json", "--quiet",
+		"--dev", "gen0", "--cpu", strconv.Itoa(o.GenCPU), "--napi-cpu", strconv.Itoa(o.GenCPU),
+		"--form", form, "--size", strconv.Itoa(o.Size), "--flows", strconv.Itoa(o.Flows),
+		"--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", o.Duration.String()}
+	cmd := exec.Command("ip", args...)
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	er, err := cmd.StderrPipe()
+	if err != nil {
+		return m, err
+	}
+	if err := cmd.Start(); err != nil {
+		return m, err
+	}
+	var errText strings.Builder
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(er)
+		once := false
+		for sc.Scan() {
+			if !once && strings.Contains(sc.Text(), "railbench: started") {
+				once = true
+				close(started)
+				continue
+			}
+			errText.WriteString(sc.Text() + "\n")
+		}
+		if !once {
+			close(started)
+		}
+	}()
+	<-started
+	warm := min(500*time.Millisecond, o.Duration/4)
+	time.Sleep(warm)
+	c0, err0 := fwd.CPU()
+	t0 := time.Now()
+	time.Sleep(o.Duration - warm - 200*time.Millisecond)
+	c1, err1 := fwd.CPU()
+	m.Window = time.Since(t0)
+	werr := cmd.Wait()
+	if werr != nil {
+		return m, fmt.Errorf("bench: railbench gen: %v\n%s", werr, errText.String())
+	}
+	if err0 != nil || err1 != nil {
+		return m, fmt.Errorf("bench: forwarder CPU: %v %v", err0, err1)
+	}
+	m.CPU = time.Duration(c1 - c0)
+	if err := json.Unmarshal([]byte(stdout.String()), &m.Report); err != nil {
+		return m, fmt.Errorf("bench: railbench gen output: %v\n%s", err, stdout.String())
+	}
+	return m, nil
+}
+
+// startRow brings up the lab and the forwarder of one row.
+func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, error) {
+	if err := lab.Up(); err != nil {
+		return nil, "", err
+	}
+	lb := lab.LBNS()
+	var f *Forwarder
+	var err error
+	form := "gre"
+	switch name {
+	case "raild":
+		cfg := filepath.Join(dir, "lab.yaml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, o.FwdCPU)), 0o644); err != nil {
+			return nil, "", err
+		}
+		f, err = StartForwarder(lb, "msg=attached", o.Raild, "run", "--config", cfg)
+	case "asavie/xdp":
+		cfg := filepath.Join(dir, "lab.yaml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, o.FwdCPU)), 0o644); err != nil {
+			return nil, "", err
+		}
+		f, err = StartForwarder(lb, "attached", o.Asavie, "--config", cfg, "--cpu", strconv.Itoa(o.FwdCPU))
+	case "xdp_tx":
+		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0")
+	case "kernel":
+		form = "plain"
+		for _, c := range [][]string{
+			{"sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0",
+				"net.ipv4.conf.lb0.send_redirects=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.lb0.rp_filter=0"},
+			{"ip", "route", "replace", "192.0.2.0/24", "via", "10.0.0.1", "dev", "lb0"},
+			{"ip", "route", "replace", "198.18.0.0/15", "via", "10.0.0.1", "dev", "lb0"},
+		} {
+			if _, err := In(lb, c...); err != nil {
+				return nil, "", err
+			}
+		}
+		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0", "--pass")
+	default:
+		return nil, "", fmt.Errorf("bench: unknown forwarder %q (raild, asavie/xdp, xdp_tx, kernel)", name)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	// The kernel's receive work for lb0 as a thread on the forwarder's CPU.
+	f.NAPI, err = ThreadedNAPI("lb0", o.FwdCPU, func(on bool) error {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		_, err := In(lb, "sh", "-c", "echo "+v+" > /sys/class/net/lb0/threaded")
+		return err
+	})
+	if err != nil {
+		f.Stop()
+		return nil, "", err
+	}
+	return f, form, nil
+}
+
+// MeasureRow measures one forwarder: the offered rate that gets the most
+// frames through (a ladder of short runs), then Repeat runs there (max
+// pps, CPU), then Repeat runs at 50 % and 90 % of the median maximum
+// (loss, latency).
+func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
+	row := Row{Name: name}
+	dir, err := os.MkdirTemp("", "railbench-compare-")
+	if err != nil {
+		row.Err = err.Error()
+		return row
+	}
+	defer os.RemoveAll(dir)
+	f, form, err := startRow(o, lab, name, dir)
+	if err != nil {
+		row.Err = firstLine(err)
+		fmt.Fprintf(o.Log, "%s: %v\n", name, err)
+		return row
+	}
+	defer f.Stop()
+	logm := func(phase string, m Measurement) {
+		r := m.Report
+		fmt.Fprintf(o.Log, "  %-11s %-8s sent %9.0f pps  fwd %9.0f pps  loss %6.2f%%  p50 %7.1fµs p99 %8.1fµs  fwd cpu %.2f cores\n",
+			name, phase, r.SentPPS(), r.ReceivedPPS(), 100*r.LossRatio(), r.Latency.P50, r.Latency.P99, m.CPU.Seconds()/m.Window.Seconds())
+	}
+	// Find the offered rate at which the most frames come back: a flood
+	// far above it only makes the receive side drop (on a veth the
+	// forwarded rate collapses), so climb a ladder of 1 s runs first.
+	best, bestPPS := 0.0, 0.0
+	short := o
+	short.Duration = time.Second
+	for _, rate := range []float64{50e3, 100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6} {
+		if ctx.Err() != nil {
+			break
+		}
+		m, err := RunGen(short, lab, f, form, rate)
+		if err != nil {
+			row.Err = firstLine(err)
+			fmt.Fprintln(o.Log, err)
+			return row
+		}
+		logm("search", m)
+		got := m.Report.ReceivedPPS()
+		if got > bestPPS {
+			best, bestPPS = rate, got
+		}
+		if got < 0.5*m.Report.SentPPS() {
+			break // past the peak
+		}
+	}
+	for i := 0; i < o.Repeat && ctx.Err() == nil; i++ {
+		m, err := RunGen(o, lab, f, form, best)
+		if err != nil {
+			row.Err = firstLine(err)
+			fmt.Fprintln(o.Log, err)
+			return row
+		}
+		logm("max", m)
+		pps := m.Report.ReceivedPPS()
+		row.MaxPPS = append(row.MaxPPS, pps)
+		busy := m.CPU.Seconds() / m.Window.Seconds()
+		row.Busy = append(row.Busy, busy)
+		if pps > 0 {
+			row.NsPkt = append(row.NsPkt, float64(m.CPU.Nanoseconds())/(pps*m.Window.Seconds()))
+		}
+	}
+	max := row.MaxPPS.Median()
+	for _, frac := range []float64{0.5, 0.9} {
+		for i := 0; i < o.Repeat && ctx.Err() == nil && max > 0; i++ {
+			m, err := RunGen(o, lab, f, form, frac*max)
+			if err != nil {
+				row.Err = firstLine(err)
+				return row
+			}
+			logm(fmt.Sprintf("@%.0f%%", 100*frac), m)
+			if frac == 0.5 {
+				row.Loss50 = append(row.Loss50, m.Report.LossRatio())
+				row.P50 = append(row.P50, m.Report.Latency.P50)
+				row.P99 = append(row.P99, m.Report.Latency.P99)
+			} else {
+				row.Loss90 = append(row.Loss90, m.Report.LossRatio())
+			}
+		}
+	}
+	return row
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Machine describes this machine in one line.
+func Machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				model = strings.TrimSpace(l[strings.IndexByte(l, ':')+1:])
+				break
+			}
+		}
+	}
+	var u syscall.Utsname
+	_ = syscall.Uname(&u)
+	rel := make([]byte, 0, 65)
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		rel = append(rel, byte(c))
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	lf := strings.Fields(string(load))
+	la := ""
+	if len(lf) >= 3 {
+		la = strings.Join(lf[:3], " ")
+	}
+	return fmt.Sprintf("Linux %s, %s, %d CPUs, %s, load average %s, %s", rel, model, runtime.NumCPU(), runtime.Version(), la, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+}

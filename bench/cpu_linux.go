@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ThreadsCPU is the CPU time, in nanoseconds, that every thread of pid has
+// used so far: the sum of the first field of /proc/PID/task/*/schedstat
+// (the scheduler's exact run time), or utime+stime of
+// /proc/PID/task/*/stat in clock ticks where schedstat is missing.
+func ThreadsCPU(pid int) (uint64, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("bench: no threads of pid %d", pid)
+	}
+	var sum uint64
+	for _, t := range tasks {
+		if b, err := os.ReadFile(t + "/schedstat"); err == nil {
+			f := strings.Fields(string(b))
+			if len(f) > 0 {
+				v, _ := strconv.ParseUint(f[0], 10, 64)
+				sum += v
+				continue
+			}
+		}
+		b, err := os.ReadFile(t + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 12 {
+			ut, _ := strconv.ParseUint(f[11], 10, 64)
+			st, _ := strconv.ParseUint(f[12], 10, 64)
+			sum += (ut + st) * 1e7 // USER_HZ = 100
+		}
+	}
+	return sum, nil
+}
+
+// napiThreads lists the pids of the kernel's threaded-NAPI threads of
+// interface ifname ("napi/IFNAME-ID"), in any namespace.
+func napiThreads(ifname string) map[int]bool {
+	out := map[int]bool{}
+	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
+	prefix := "napi/" + ifname + "-"
+	for _, c := range comms {
+		b, err := os.ReadFile(c)
+		if err != nil || !strings.HasPrefix(string(b), prefix) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(c)))
+		if err == nil {
+			out[pid] = true
+		}
+	}
+	return out
+}
+
+// ThreadedNAPI switches the NAPI instances of ifname to kernel threads
+// (the interface must have them: a veth has NAPI once an XDP program is
+// attached) and pins those threads to cpu, so that the kernel's receive
+// work for the interface runs, and is accounted, as threads of its own.
+// setThreaded writes "0" or "1" to /sys/class/net/IFNAME/threaded as seen
+// from the interface's namespace. It returns the threads' pids.
+func ThreadedNAPI(ifname string, cpu int, setThreaded func(on bool) error) ([]int, error) {
+	if err := setThreaded(false); err != nil {
+		return nil, err
+	}
+	before := napiThreads(ifname)
+	if err := setThreaded(true); err != nil {
+		return nil, err
+	}
+	var pids []int
+	for pid := range napiThreads(ifname) {
+		if before[pid] {
+			continue
+		}
+		if cpu >= 0 {
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(pid, &set); err != nil {
+				return nil, fmt.Errorf("bench: pin napi thread %d to cpu %d: %w", pid, cpu, err)
+			}
+		}
+		pids = append(pids, pid)
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("bench: %s: no NAPI thread appeared (is an XDP program attached?)", ifname)
+	}
+	return pids, nil
+}
+
+// SysfsThreaded returns a setThreaded for ThreadedNAPI that writes the
+// sysfs file directly (the caller runs in the interface's namespace).
+func SysfsThreaded(ifname string) func(bool) error {
+	return func(on bool) error {
+		v := "0"
+		if on {
+			v = "1"
+		}
+		if err := os.WriteFile("/sys/class/net/"+ifname+"/threaded", []byte(v), 0); err != nil {
+			return fmt.Errorf("bench: %s: threaded NAPI: %w", ifname, err)
+		}
+		return nil
+	}
+}

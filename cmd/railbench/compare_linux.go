@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rail-lb/rail/bench"
+)
+
+func init() {
+	commands["compare"] = command{
+		summary: "run raild, an asavie/xdp baseline, an in-kernel XDP_TX forwarder and kernel IP forwarding one after another on the veth lab with the same traffic; write bench/results/NAME.{md,csv,png}",
+		run:     runCompare,
+	}
+}
+
+func runCompare(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("railbench compare", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	self, _ := os.Executable()
+	name := fs.String("name", "veth-lab", "result name: writes DIR/NAME.md, NAME.csv, NAME.png")
+	dir := fs.String("dir", "bench/results", "result directory")
+	prefix := fs.String("prefix", "rb-", "lab namespace prefix (removed afterwards)")
+	labSh := fs.String("lab", "tools/lab.sh", "the lab script")
+	raild := fs.String("raild", "bin/raild", "raild binary")
+	asavie := fs.String("asavie", "bin/asaviefwd", "asavie/xdp baseline binary (go build ./bench/asaviefwd)")
+	genCPU := fs.Int("gen-cpu", 0, "CPU for the generator/sink and gen0's NAPI thread")
+	fwdCPU := fs.Int("fwd-cpu", 1, "CPU for the forwarder under test and lb0's NAPI thread")
+	duration := fs.Duration("duration", 2*time.Second, "length of each measurement")
+	repeat := fs.Int("repeat", 3, "repeats of each measurement (median and spread are reported)")
+	flows := fs.Int("flows", 1000, "inner flows")
+	size := fs.Int("size", 128, "frame size in bytes (GRE form; the plain frames of the kernel row are 24 bytes shorter)")
+	rows := fs.String("rows", "raild,asavie/xdp,xdp_tx,kernel", "forwarders to measure, in order")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if os.Geteuid() != 0 {
+		return fail(stderr, "compare needs root (network namespaces, XDP)")
+	}
+	if *repeat < 1 || *duration < time.Second {
+		return fail(stderr, "--repeat must be ≥ 1 and --duration ≥ 1s")
+	}
+	for _, p := range []*string{raild, asavie, labSh} {
+		if a, err := filepath.Abs(*p); err == nil {
+			*p = a
+		}
+	}
+	o := bench.CompareOpts{Prefix: *prefix, LabSh: *labSh, Railbench: self, Raild: *raild, Asavie: *asavie,
+		GenCPU: *genCPU, FwdCPU: *fwdCPU, Duration: *duration, Repeat: *repeat, Flows: *flows, Size: *size,
+		Rows: strings.Split(*rows, ","), Log: stderr}
+	lab := &bench.Lab{Prefix: *prefix, LabSh: *labSh}
+	defer lab.Down()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c := &bench.Comparison{Name: *name, Machine: bench.Machine(),
+		Command: "railbench compare " + strings.Join(args, " "),
+		Traffic: fmt.Sprintf("%d-byte GRE-in IPv4/TCP frames (plain %d-byte inner packets for the kernel row) over %d flows, %v per measurement, %d repeats; generator+sink on CPU %d, forwarder on CPU %d",
+			*size, *size-24, *flows, *duration, *repeat, *genCPU, *fwdCPU)}
+	start := time.Now()
+	for _, r := range o.Rows {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(stderr, "== %s\n", r)
+		c.Rows = append(c.Rows, bench.MeasureRow(ctx, o, lab, r))
+	}
+	if ctx.Err() != nil {
+		return fail(stderr, "interrupted")
+	}
+	c.Notes = append(c.Notes, notes(c)...)
+	c.Notes = append(c.Notes, fmt.Sprintf("compare took %v", time.Since(start).Round(time.Second)))
+
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return fail(stderr, "%v", err)
+	}
+	var md, csv, png bytes.Buffer
+	c.Markdown(&md)
+	if err := c.CSV(&csv); err != nil {
+		return fail(stderr, "%v", err)
+	}
+	if err := c.PNG(&png); err != nil {
+		return fail(stderr, "%v", err)
+	}
+	for ext, b := range map[string][]byte{"md": md.Bytes(), "csv": csv.Bytes(), "png": png.Bytes()} {
+		if err := os.WriteFile(filepath.Join(*dir, *name+"."+ext), b, 0o644); err != nil {
+			return fail(stderr, "%v", err)
+		}
+	}
+	fmt.Fprintln(stdout)
+	c.Text(stdout)
+	fmt.Fprintf(stdout, "\nwrote %s.{md,csv,png}\n", filepath.Join(*dir, *name))
+	for _, r := range c.Rows {
+		if r.Err != "" || len(r.MaxPPS) == 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// notes checks the targets against the medians and says which
+// rows were noisy.
+func notes(c *bench.Comparison) []string {
+	get := func(n string) *bench.Row {
+		for i := range c.Rows {
+			if c.Rows[i].Name == n && c.Rows[i].Err == "" && len(c.Rows[i].MaxPPS) > 0 {
+				return &c.Rows[i]
+			}
+		}
+		return nil
+	}
+	var out []string
+	r, a, x, k := get("raild"), get("asavie/xdp"), get("xdp_tx"), get("kernel")
+	check := func(ok bool, s string) {
+		v := "MET"
+		if !ok {
+			v = "NOT MET"
+		}
+		out = append(out, fmt.Sprintf("target %s: %s", s, v))
+	}
+	if r != nil && a != nil {
+		q := r.NsPkt.Median() / a.NsPkt.Median()
+		check(q <= 0.5, fmt.Sprintf("raild CPU ns/pkt ≤ 0.5× asavie/xdp (%.2f×)", q))
+	}
+	if r != nil && x != nil {
+		q := r.NsPkt.Median() / x.NsPkt.Median()
+		check(q <= 1.5, fmt.Sprintf("raild CPU ns/pkt ≤ 1.5× XDP_TX (%.2f×)", q))
+	}
+	if r != nil && k != nil {
+		q := r.MaxPPS.Median() / k.MaxPPS.Median()
+		check(q >= 3, fmt.Sprintf("raild max pps ≥ 3× kernel forwarding (%.2f×)", q))
+	}
+	for _, row := range c.Rows {
+		if n := row.Noisy(); len(n) > 0 {
+			out = append(out, fmt.Sprintf("%s: the machine was too noisy for a firm number (%s across %d repeats)", row.Name, strings.Join(n, ", "), len(row.MaxPPS)))
+		}
+	}
+	return out
+}
