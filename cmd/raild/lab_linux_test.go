@@ -29,13 +29,13 @@ import (
 )
 
 // The lab: a generator namespace (standing in for the router) and a Rail
-// node namespace joined by a veth pair. Names are unique to this test.
-const (
-	labPrefix = "rlt-"
-	genNS     = labPrefix + "gen"
-	lbNS      = labPrefix + "lb"
-	genIf     = "rltgen0"
-	lbIf      = "rltlb0"
+// node namespace joined by a veth pair. Names are unique to this test
+// (variables: the control tests use a lab of their own names, useLab).
+var (
+	genNS = "rlt-gen"
+	lbNS  = "rlt-lb"
+	genIf = "rltgen0"
+	lbIf  = "rltlb0"
 )
 
 var (
