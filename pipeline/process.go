@@ -467,6 +467,10 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 		}
 		ip6 := header.IPv6(b[header.EthernetLen:])
 		dst := addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
+		if dst.isMapped() {
+			// An IPv6 packet to an IPv4-mapped address is no address of ours.
+			return Result{Verdict: Pass, Reason: NotOurs}
+		}
 		if s.hasLocal6 && dst == s.local6 {
 			if ip6.Version() != 6 || ethIPv6Len+ip6.PayloadLen() > len(b) {
 				return Result{Verdict: Pass, Reason: NotOurs}
@@ -557,7 +561,7 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 		}
 		src = addr128{be.Uint64(ip6[8:]), be.Uint64(ip6[16:])}
 		dst = addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
-		if gre && !s.isVIP(dst) {
+		if gre && (dst.isMapped() || !s.isVIP(dst)) {
 			return Result{Verdict: Pass, Reason: NoService}
 		}
 		pkt := region[:end]
@@ -580,6 +584,12 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 				frag = true
 				later = be.Uint16(fh[2:])>>3 != 0
 				fl.fragID = be.Uint32(fh[4:])
+				if later {
+					// What follows a later fragment's header is data: its
+					// next header is the protocol.
+					nh, l4at = fh[0], l4at+el
+					break
+				}
 			}
 			nh, l4at = pkt[l4at], l4at+el
 		}
@@ -644,10 +654,10 @@ func embedded(v6 bool, l4 []byte) (src, dst addr128, proto uint8, ports uint32, 
 			return
 		}
 		hl := int(q[0]&0xf) << 2
-		if q[0]>>4 != 4 || hl < header.IPv4MinLen || hl+header.PortsLen > len(q) {
+		if q[0]>>4 != 4 || hl < header.IPv4MinLen || hl > int(be.Uint16(q[2:])) || hl+header.PortsLen > len(q) {
 			return
 		}
-		return mapped4(be.Uint32(q[12:])), mapped4(be.Uint32(q[16:])), q[9], be.Uint32(q[hl:]), true
+		return mapped4(be.Uint32(q[12:])), mapped4(be.Uint32(q[16:])), q[9], quotedPorts(q[9], q[hl:]), true
 	}
 	if len(q) < header.IPv6Len || q[0]>>4 != 6 {
 		return
@@ -656,7 +666,16 @@ func embedded(v6 bool, l4 []byte) (src, dst addr128, proto uint8, ports uint32, 
 	if !walked || at+header.PortsLen > len(q) {
 		return
 	}
-	return addr128{be.Uint64(q[8:]), be.Uint64(q[16:])}, addr128{be.Uint64(q[24:]), be.Uint64(q[32:])}, nh, be.Uint32(q[at:]), true
+	return addr128{be.Uint64(q[8:]), be.Uint64(q[16:])}, addr128{be.Uint64(q[24:]), be.Uint64(q[32:])}, nh, quotedPorts(nh, q[at:]), true
+}
+
+// quotedPorts are the ports of a quoted TCP or UDP header; 0 for other
+// protocols, whose flows have no ports either.
+func quotedPorts(proto uint8, l4 []byte) uint32 {
+	if proto == header.ProtoTCP || proto == header.ProtoUDP {
+		return be.Uint32(l4)
+	}
+	return 0
 }
 
 // walkExtensions follows IPv6 extension headers in b from next header nh at
@@ -673,10 +692,14 @@ func walkExtensions(b []byte, nh uint8, at int) (uint8, int, bool, bool) {
 		if at+el > len(b) {
 			return nh, at, frag, false
 		}
+		next := b[at]
 		if nh == header.ProtoFragment {
 			frag = true
+			if be.Uint16(b[at+2:])>>3 != 0 {
+				return next, at + el, frag, true // a later fragment: data follows
+			}
 		}
-		nh, at = b[at], at+el
+		nh, at = next, at+el
 	}
 	return nh, at, frag, true
 }

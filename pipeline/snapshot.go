@@ -94,6 +94,9 @@ const v4Mapped = 0xffff << 32
 
 func mapped4(a uint32) addr128 { return addr128{0, v4Mapped | uint64(a)} }
 
+// isMapped reports whether a is an IPv4-mapped address (::ffff:a.b.c.d).
+func (a addr128) isMapped() bool { return a.hi == 0 && a.lo>>32 == 0xffff }
+
 func addrOf(a netip.Addr) addr128 {
 	b := a.As16()
 	return addr128{be.Uint64(b[:8]), be.Uint64(b[8:])}

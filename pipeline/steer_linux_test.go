@@ -31,7 +31,7 @@ func TestSteerAgreesWithProcess(t *testing.T) {
 	}
 	defer p.Close()
 	c := testConfig()
-	if err := p.SetLocals([]netip.Addr{c.Local}); err != nil {
+	if err := p.SetLocals([]netip.Addr{c.Local, c.Local6}); err != nil {
 		t.Fatal(err)
 	}
 	var keys []rings.ServiceKey
