@@ -460,3 +460,23 @@ func TestNewSnapshotFromReusesUnchangedTables(t *testing.T) {
 		t.Fatalf("seed change rebuilt %v", d.Rebuilt())
 	}
 }
+
+// TestNoAllocsEveryPath: no verdict, on the fast path or the general one
+// (IPv6, fragments, ICMP, too-big replies, drops and passes), allocates.
+func TestNoAllocsEveryPath(t *testing.T) {
+	c := testConfig()
+	c.MTU = 1500
+	w := newTestWorker(t, c)
+	for _, tc := range append(verdictCases(t), mtuCases(t)...) {
+		p := packetFor(tc.frame)
+		allocs := testing.AllocsPerRun(50, func() {
+			copy(p.Buf[testHeadroom:], tc.frame)
+			p.Off, p.Len = testHeadroom, len(tc.frame)
+			w.Process(p)
+			w.Flush()
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per packet", tc.name, allocs)
+		}
+	}
+}
