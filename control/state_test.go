@@ -69,3 +69,26 @@ func TestIDAllocReclaims(t *testing.T) {
 		t.Error("4097 backends accepted")
 	}
 }
+
+func TestStateMetrics(t *testing.T) {
+	l := newAPILab(t, apiConfig)
+	l.state.SetHealth("dns", netip.MustParseAddr("10.1.0.21"), false)
+	var b strings.Builder
+	(&Metrics{Queues: l.state.queues, State: l.state, API: &APIServer{}}).WritePrometheus(&b)
+	for _, want := range []string{
+		`rail_service_backend_packets_total{service="web",backend="10.1.0.11"} 0`,
+		`rail_backend_up{service="dns",backend="10.1.0.21"} 0`,
+		`rail_backend_weight{service="web",backend="10.1.0.12"} 2`,
+		`rail_service_available{service="dns"} 0`,
+		`rail_table_rebuilds_total{service="dns"} 2`,
+		`rail_health_transitions_total{service="dns",backend="10.1.0.21",to="down"} 1`,
+		`rail_snapshot_generation 2`,
+		`rail_reloads_total{result="invalid"} 0`,
+		`rail_api_requests_total{code="4xx"} 0`,
+		`rail_conntrack_lookups_total{cpu="3",result="hit"} 0`,
+	} {
+		if !strings.Contains(b.String(), want+"\n") {
+			t.Errorf("no %s in\n%s", want, b.String())
+		}
+	}
+}
