@@ -13,6 +13,7 @@ all: build
 build:
 	$(GO) build -o bin/raild ./cmd/raild
 	$(GO) build -o bin/railbench ./cmd/railbench
+	$(GO) build -o bin/railctl ./cmd/railctl
 
 # lint first (gofmt, go vet, shellcheck), then every test; privileged tests
 # run when root, and must run (not skip) when CI=true.
