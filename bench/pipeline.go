@@ -53,22 +53,60 @@ const Headroom = 256
 type Workload struct {
 	frames  [][]byte // pristine copies
 	packets []pipeline.Packet
+	// full: the egress headers do not overlay the ingress ones exactly (an
+	// IPv6 backend's outer header is 20 bytes longer), so each turn copies
+	// the 38 bytes of ingress headers back instead of one address.
+	full bool
+}
+
+// BenchConfig6 is BenchConfig with an IPv6 VIP and IPv6 backends.
+func BenchConfig6(backends int) pipeline.Config {
+	c := BenchConfig(backends)
+	c.Local6 = netip.MustParseAddr("2001:db8::2")
+	s := &c.Services[0]
+	s.VIP = netip.MustParseAddr("2001:db8:100::10")
+	for i := range s.Backends {
+		s.Backends[i].Address = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 14: byte(i >> 8), 15: byte(i + 1)})
+	}
+	return c
+}
+
+// FlowN6 is FlowN for an IPv6 VIP: the client address and port vary.
+func FlowN6(i int, vip netip.Addr, port uint16) Flow {
+	f := FlowN(i, netip.MustParseAddr("192.0.2.1"), port)
+	src := [16]byte{0x20, 0x01, 0x0d, 0xb8, 0xc0, 0x0c}
+	a := f.Src.As4()
+	copy(src[12:], a[:])
+	return Flow{Src: netip.AddrFrom16(src), Dst: vip, Sport: f.Sport, Dport: port}
 }
 
 // NewWorkload builds flows frames with payload bytes of TCP payload.
-func NewWorkload(flows, payload int) (*Workload, error) {
+func NewWorkload(flows, payload int) (*Workload, error) { return newWorkload(flows, payload, false) }
+
+// NewWorkload6 builds flows IPv6-in-GRE frames (AppendGRE6) for BenchConfig6.
+func NewWorkload6(flows, payload int) (*Workload, error) { return newWorkload(flows, payload, true) }
+
+func newWorkload(flows, payload int, v6 bool) (*Workload, error) {
 	if flows <= 0 {
 		return nil, fmt.Errorf("bench: --flows must be positive, got %d", flows)
 	}
 	cfg := BenchConfig(1)
+	if v6 {
+		cfg = BenchConfig6(1)
+	}
 	vip := cfg.Services[0].VIP
-	w := &Workload{}
+	w := &Workload{full: v6}
 	for i := range flows {
-		f, err := AppendGRE(nil, GRESpec{
+		spec := GRESpec{
 			RouterMAC: [6]byte{2, 0, 0, 0, 0, 1}, NodeMAC: [6]byte{2, 0, 0, 0, 0, 2},
 			Router: netip.MustParseAddr("10.0.0.1"), Local: cfg.Local,
 			Flow: FlowN(i, vip, 80), Payload: payload,
-		})
+		}
+		appendFrame := AppendGRE
+		if v6 {
+			spec.Flow, appendFrame = FlowN6(i, vip, 80), AppendGRE6
+		}
+		f, err := appendFrame(nil, spec)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +146,11 @@ func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets
 	j := 0
 	for i := 0; i < packets; i++ {
 		p := &wl.packets[j]
-		binary.BigEndian.PutUint32(p.Buf[Headroom+30:], local)
+		if wl.full {
+			copy(p.Buf[Headroom:Headroom+38], wl.frames[j])
+		} else {
+			binary.BigEndian.PutUint32(p.Buf[Headroom+30:], local)
+		}
 		p.Off, p.Len = Headroom, len(wl.frames[j])
 		if w.Process(p).Verdict == pipeline.Tx {
 			tx++

@@ -29,6 +29,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	batch := fs.Int("batch", 64, "packets between counter flushes, as the live worker's batch")
 	entries := fs.Uint("conntrack-entries", 1<<20, "connection table entries")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to this file (e.g. for cmd/*/default.pgo)")
+	ipv6 := fs.Bool("ipv6", false, "IPv6 client flows to an IPv6 VIP with IPv6 backends, tunnelled in GRE over IPv4")
 	warm := fs.Bool("warmup", true, "send every flow once, untimed, before the timed run (steady state: connection entries exist)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -45,7 +46,11 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	case *batch <= 0:
 		return fail(stderr, "--batch must be positive, got %d", *batch)
 	}
-	snap, err := pipeline.NewSnapshot(bench.BenchConfig(*backends))
+	cfg, newWorkload, frameLen := bench.BenchConfig(*backends), bench.NewWorkload, bench.GREFrameLen(*payload)
+	if *ipv6 {
+		cfg, newWorkload, frameLen = bench.BenchConfig6(*backends), bench.NewWorkload6, bench.GRE6FrameLen(*payload)
+	}
+	snap, err := pipeline.NewSnapshot(cfg)
 	if err != nil {
 		return fail(stderr, "%v", err)
 	}
@@ -53,7 +58,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "%v", err)
 	}
-	wl, err := bench.NewWorkload(*flows, *payload)
+	wl, err := newWorkload(*flows, *payload)
 	if err != nil {
 		return fail(stderr, "%v", err)
 	}
@@ -78,7 +83,11 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	if r.Tx != uint64(r.Packets) {
 		return fail(stderr, "only %d of %d packets were forwarded", r.Tx, r.Packets)
 	}
-	fmt.Fprintf(stdout, "packets:   %d over %d flows, %d backends, %d-byte frames, warm-up %v\n", r.Packets, r.Flows, *backends, bench.GREFrameLen(*payload), *warm)
+	family := "IPv4"
+	if *ipv6 {
+		family = "IPv6"
+	}
+	fmt.Fprintf(stdout, "packets:   %d %s over %d flows, %d backends, %d-byte frames, warm-up %v\n", r.Packets, family, r.Flows, *backends, frameLen, *warm)
 	fmt.Fprintf(stdout, "elapsed:   %v\n", r.Elapsed.Round(time.Microsecond))
 	fmt.Fprintf(stdout, "rate:      %.0f packets/s\n", r.PacketsPerSecond())
 	fmt.Fprintf(stdout, "per packet: %.1f ns\n", r.NsPerPacket())

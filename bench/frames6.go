@@ -1,0 +1,52 @@
+package bench
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/rail-lb/rail/pipeline/header"
+)
+
+// GRE6FrameLen is the frame length AppendGRE6 produces.
+func GRE6FrameLen(payload int) int {
+	return header.EthernetLen + header.IPv4MinLen + header.GREMinLen + header.IPv6Len + 20 + payload
+}
+
+// AppendGRE6 appends Ethernet | IPv4(router → local, GRE) | GRE(0x86DD) |
+// IPv6 | TCP | payload: an IPv6 client flow (s.Flow with IPv6 addresses)
+// tunnelled by an IPv4 router, as most fleets carry IPv6 VIPs today.
+func AppendGRE6(b []byte, s GRESpec) ([]byte, error) {
+	if !s.Router.Is4() || !s.Local.Is4() || !s.Flow.Src.Is6() || !s.Flow.Dst.Is6() {
+		return b, fmt.Errorf("bench: IPv4 router and local address, IPv6 flow")
+	}
+	n := GRE6FrameLen(s.Payload)
+	if n > 65535 {
+		return b, fmt.Errorf("bench: frame of %d bytes is too large", n)
+	}
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	f := b[start:]
+	eth := header.Ethernet(f)
+	eth.SetDst(s.NodeMAC)
+	eth.SetSrc(s.RouterMAC)
+	eth.SetType(header.EtherTypeIPv4)
+	payloadLen := 20 + s.Payload
+	header.IPv4(f[14:]).Encode(header.IPv4Fields{
+		TotalLen: uint16(header.IPv4MinLen + header.GREMinLen + header.IPv6Len + payloadLen),
+		TTL:      64, Protocol: header.ProtoGRE,
+		Src: v4(s.Router), Dst: v4(s.Local),
+	})
+	header.GRE(f[34:]).Encode(header.EtherTypeIPv6)
+	header.IPv6(f[38:]).Encode(header.IPv6Fields{
+		PayloadLen: uint16(payloadLen), NextHeader: header.ProtoTCP, HopLimit: 63,
+		Src: s.Flow.Src.As16(), Dst: s.Flow.Dst.As16(),
+	})
+	tcp := f[78:]
+	binary.BigEndian.PutUint16(tcp[0:], s.Flow.Sport)
+	binary.BigEndian.PutUint16(tcp[2:], s.Flow.Dport)
+	binary.BigEndian.PutUint32(tcp[4:], 1)
+	tcp[12] = 5 << 4
+	tcp[13] = 0x10 // ACK
+	binary.BigEndian.PutUint16(tcp[14:], 65535)
+	return b, nil
+}
