@@ -141,7 +141,7 @@ func (c *Comparison) Text(w io.Writer) {
 
 func (c *Comparison) table(w io.Writer) {
 	ref := c.ref()
-	fmt.Fprintln(w, "| forwarder | max pps | vs raild | CPU ns/pkt | vs raild | fwd cores busy | loss @50% | loss @90% | p50 µs @50% | p99 µs @50% | noise |")
+	fmt.Fprintln(w, "| forwarder | max pps | vs raild | CPU ns/pkt | vs raild | fwd cores busy | loss % @50% | loss % @90% | p50 µs @50% | p99 µs @50% | noise |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range c.Rows {
 		if r.Err != "" {
@@ -158,7 +158,7 @@ func (c *Comparison) table(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
 			fmtSample(r.MaxPPS, 1, 0), vsPPS, fmtSample(r.NsPkt, 1, 0), vsNs, fmtSample(r.Busy, 1, 2),
-			fmtSample(r.Loss50, 100, 2)+"%", fmtSample(r.Loss90, 100, 2)+"%",
+			fmtSample(r.Loss50, 100, 2), fmtSample(r.Loss90, 100, 2),
 			fmtSample(r.P50, 1, 1), fmtSample(r.P99, 1, 1), noise)
 	}
 }

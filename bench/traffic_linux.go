@@ -40,6 +40,9 @@ type TrafficOpts struct {
 	// NAPICPU ≥ 0 makes Ifname's NAPI a kernel thread pinned to that CPU
 	// once the sink program is attached (see ThreadedNAPI).
 	NAPICPU int
+	// GenNice is the generator threads' nice value (0: as the process;
+	// 20: SCHED_IDLE, only what the CPU's other threads leave).
+	GenNice int
 	// Started, if set, is called when everything is attached and traffic starts.
 	Started func()
 	// Status, if set, is called about once a second from the loop's goroutine.
@@ -225,13 +228,15 @@ func (r *runner) run(ctx context.Context, ifindex int, objs *loadgenObjects) (Re
 		}
 		for range threads {
 			gens = append(gens, pinned(func() error {
-				// The generator only gets what the sink and the NAPI
-				// thread on its CPU leave: it must never starve the
-				// receiving side it measures.
-				if o.CPU >= 0 {
-					attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: schedIdle}
+				// A lower priority keeps the generator from starving the
+				// receiving side on its CPU (the sink, the NAPI thread).
+				if o.GenNice != 0 {
+					attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Nice: int32(o.GenNice)}
+					if o.GenNice > 19 {
+						attr = unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: schedIdle}
+					}
 					if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-						return fmt.Errorf("bench: SCHED_IDLE: %w", err)
+						return fmt.Errorf("bench: generator priority: %w", err)
 					}
 				}
 				ro := ebpf.RunOptions{Data: o.Template.Frame, Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: batch,
