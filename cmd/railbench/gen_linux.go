@@ -39,7 +39,7 @@ func runTraffic(name string, args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("quiet", false, "no live status line")
 	drain := fs.Duration("drain", 300*time.Millisecond, "how long the sink keeps counting after sending stops")
 	local := fs.String("local", "10.0.0.1", "this side's address: frames to it are left to the kernel")
-	genNice := fs.Int("gen-nice", 5, "nice value of the generator threads (20: SCHED_IDLE), so that they leave the receive side on the same CPU its share")
+	genNice := fs.Int("gen-nice", 0, "nice value of the generator threads (20: SCHED_IDLE), so that they leave the receive side on the same CPU its share")
 	napiCPU := fs.Int("napi-cpu", -1, "run --dev's NAPI (the kernel's receive work) as a thread pinned to this CPU (-1: leave it)")
 	var (
 		form, dstMAC, router, node, vip *string
