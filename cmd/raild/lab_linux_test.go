@@ -135,7 +135,11 @@ func labConfig(t *testing.T) string {
 	for _, a := range labBackends {
 		fmt.Fprintf(&b, "      - address: %s\n", a)
 	}
-	p := filepath.Join(t.TempDir(), "lab.yaml")
+	dir := t.TempDir()
+	// Each daemon gets its own admin socket: tests in other packages may
+	// run a raild at the same time.
+	fmt.Fprintf(&b, "api:\n  socket: %s\n", filepath.Join(dir, "raild.sock"))
+	p := filepath.Join(dir, "lab.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +319,7 @@ type capture struct {
 
 func startCapture(t *testing.T, filter string) *capture {
 	c := &capture{file: filepath.Join(t.TempDir(), "cap.pcap"), errb: &syncBuffer{}}
-	c.cmd = exec.Command("ip", "netns", "exec", genNS, "tcpdump", "-i", genIf, "-nn", "-U", "-s", "2048", "-w", c.file, filter)
+	c.cmd = exec.Command("ip", "netns", "exec", genNS, "tcpdump", "--immediate-mode", "-i", genIf, "-nn", "-U", "-s", "2048", "-w", c.file, filter)
 	c.cmd.Stderr = c.errb
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -577,8 +581,14 @@ func checkForwarded(t *testing.T, sent, out [][]byte) {
 	t.Logf("per backend: %v", perBackend)
 }
 
-// replayFrames runs frames through `raild replay` and returns its output.
+// replayFrames runs frames through `raild replay` with the lab
+// configuration and returns its output.
 func replayFrames(t *testing.T, frames [][]byte) [][]byte {
+	return replayFramesWith(t, labConfig(t), frames)
+}
+
+// replayFramesWith runs frames through `raild replay --config cfg`.
+func replayFramesWith(t *testing.T, cfg string, frames [][]byte) [][]byte {
 	dir := t.TempDir()
 	inPath, outPath := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
 	f, err := os.Create(inPath)
@@ -591,7 +601,7 @@ func replayFrames(t *testing.T, frames [][]byte) [][]byte {
 		w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: len(fr), Length: len(fr)}, fr)
 	}
 	f.Close()
-	sh(t, raildBinary(t), "replay", "--config", labConfig(t), "--in", inPath, "--out", outPath)
+	sh(t, raildBinary(t), "replay", "--config", cfg, "--in", inPath, "--out", outPath)
 	f, err = os.Open(outPath)
 	if err != nil {
 		t.Fatal(err)
