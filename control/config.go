@@ -130,6 +130,11 @@ type Config struct {
 	HashSeed uint64
 	// MetricsAddress is the host:port of the Prometheus endpoint.
 	MetricsAddress string
+	// MTU is the interface's MTU, the largest IP packet it sends: not a key
+	// of the file. `raild run` sets it from the interface; 0 (replay,
+	// check) means no limit. Encapsulated packets that would exceed it get
+	// an ICMP too-big reply or are dropped (docs/verdicts.md §3.8).
+	MTU int
 	Conntrack      Conntrack
 	// API is the admin API's listeners.
 	API API

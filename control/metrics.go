@@ -84,18 +84,25 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		// rx counts what reached the worker; frames the XDP program passed
 		// are in rail_pass_packets_total only.
 		metrics.WriteCounterUint64(w, "rail_rx_packets_total{"+lq+"}", st.Packets())
-		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Reasons[pipeline.ReasonNone].Load()-st.TxRingFull.Load())
+		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Reasons[pipeline.ReasonNone].Load()+st.Reasons[pipeline.ICMPTooBig].Load()-st.TxRingFull.Load())
 		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
 			if r.Verdict() == pipeline.Drop {
 				metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
 			}
 		}
 		metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="tx_ring_full"}`, st.TxRingFull.Load())
+		// Packets answered with ICMP fragmentation-needed / packet-too-big
+		// instead of being forwarded (they are in rail_tx_packets_total).
+		metrics.WriteCounterUint64(w, "rail_icmp_too_big_sent_total{"+lq+"}", st.Reasons[pipeline.ICMPTooBig].Load())
+		metrics.WriteCounterUint64(w, "rail_fragment_lookups_total{"+lq+`,result="hit"}`, st.FragHits.Load())
+		metrics.WriteCounterUint64(w, "rail_fragment_lookups_total{"+lq+`,result="miss"}`, st.FragMisses.Load())
 		lc := `cpu="` + strconv.Itoa(q.CPU) + `"`
 		metrics.WriteGaugeUint64(w, "rail_conntrack_entries{"+lc+"}", st.ConntrackLive.Load())
 		metrics.WriteGaugeUint64(w, "rail_conntrack_slots{"+lc+"}", st.ConntrackSlots.Load())
 		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="hit"}`, st.ConntrackHits.Load())
 		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="miss"}`, st.ConntrackMiss.Load())
+		metrics.WriteCounterUint64(w, "rail_conntrack_evicted_total{"+lc+"}", st.ConntrackEvicted.Load())
+		metrics.WriteCounterUint64(w, "rail_conntrack_refused_total{"+lc+"}", st.ConntrackRefused.Load())
 		metrics.WriteCounterUint64(w, "rail_batches_total{"+lq+"}", st.Batches.Load())
 		if q.Sock == nil {
 			continue

@@ -12,7 +12,7 @@ import (
 // backend starts healthy (health checks come later); backend IDs, which
 // index per-core counters, are assigned in file order.
 func (c *Config) PipelineConfig() (pipeline.Config, error) {
-	pc := pipeline.Config{Local: c.LocalAddress, Local6: c.LocalAddress6, Seed: c.HashSeed}
+	pc := pipeline.Config{Local: c.LocalAddress, Local6: c.LocalAddress6, Seed: c.HashSeed, MTU: c.MTU}
 	switch c.NextHop {
 	case NextHopIngress:
 		pc.NextHop = pipeline.NextHopIngress

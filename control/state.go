@@ -348,7 +348,7 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep := *cfg
 	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
 	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
-	keep.Conntrack, keep.API = s.cfg.Conntrack, s.cfg.API
+	keep.Conntrack, keep.API, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.MTU
 	svcs := keepOrder(s.svcs, cloneServices(cfg.Services))
 	if err := s.apply(&keep, svcs); err != nil {
 		s.reloads[reloadFailed].Add(1)

@@ -66,13 +66,14 @@ type node struct {
 }
 
 func serve(cfg *control.Config, file string, log *slog.Logger) (err error) {
-	state, err := control.NewState(cfg, file, log)
-	if err != nil {
-		return err
-	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", cfg.Interface, err)
+	}
+	cfg.MTU = ifi.MTU
+	state, err := control.NewState(cfg, file, log)
+	if err != nil {
+		return err
 	}
 	queues := cfg.Queues
 	if queues == nil {
