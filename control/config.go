@@ -134,8 +134,8 @@ type Config struct {
 	// of the file. `raild run` sets it from the interface; 0 (replay,
 	// check) means no limit. Encapsulated packets that would exceed it get
 	// an ICMP too-big reply or are dropped (docs/verdicts.md §3.8).
-	MTU int
-	Conntrack      Conntrack
+	MTU       int
+	Conntrack Conntrack
 	// API is the admin API's listeners.
 	API API
 	// Services in file order. May be empty (a warning).
