@@ -228,8 +228,8 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		bucket, slot := w.ct.lookup(h, fl.key, w.now)
 		if slot >= 0 {
 			e := &bucket[slot]
-			bi = e.backend
-			if int(bi) < len(svc.backends) && svc.backends[bi].tag == e.tag && svc.backends[bi].healthy {
+			if bi = svc.find(e.backend, e.tag); bi != maglev.NoBackend && svc.backends[bi].healthy {
+				e.backend = bi
 				w.ct.seen(e, fl.tcpFlags, w.now)
 				w.hits++
 				goto chosen
@@ -307,6 +307,21 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 	p.Off, p.Len = start, len(o)
 	w.countBackend(bk.id)
 	return Result{Verdict: Tx, Service: sl.idx, Backend: bi}
+}
+
+// find returns the index of the backend with address tag tag, looking at
+// index hint first: a backend added or removed before it moves it in the
+// list, and its flows must stay with it.
+func (svc *service) find(hint uint16, tag uint32) uint16 {
+	if int(hint) < len(svc.backends) && svc.backends[hint].tag == tag {
+		return hint
+	}
+	for i := range svc.backends {
+		if svc.backends[i].tag == tag {
+			return uint16(i)
+		}
+	}
+	return maglev.NoBackend
 }
 
 // miss handles a flow the connection table does not know (or knows with a

@@ -480,3 +480,42 @@ func TestNoAllocsEveryPath(t *testing.T) {
 		}
 	}
 }
+
+// Removing a backend shifts the ones after it in the list: their flows must
+// stay with them (found by address, not by position).
+func TestRemovingABackendMovesNoOtherFlow(t *testing.T) {
+	c := testConfig()
+	w := newTestWorker(t, c)
+	type flow struct {
+		in      innerSpec
+		backend netip.Addr
+	}
+	var flows []flow
+	for i := 0; i < 300; i++ {
+		in := defaultInner()
+		in.sport = uint16(5000 + i)
+		r := w.Process(packetFor(greFrame(t, in, nil)))
+		flows = append(flows, flow{in, w.snap.BackendAddr(r.Service, r.Backend)})
+	}
+	removed := c.Services[0].Backends[0].Address
+	c.Services[0].Backends = c.Services[0].Backends[1:]
+	s, err := NewSnapshotFrom(w.snap, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Begin(s, w.epoch)
+	moved := 0
+	for _, f := range flows {
+		r := w.Process(packetFor(greFrame(t, f.in, nil)))
+		got := s.BackendAddr(r.Service, r.Backend)
+		if f.backend != removed && got != f.backend {
+			moved++
+		}
+		if got == removed {
+			t.Fatal("a flow still goes to the removed backend")
+		}
+	}
+	if moved != 0 {
+		t.Fatalf("%d flows of remaining backends moved", moved)
+	}
+}
