@@ -3,6 +3,7 @@
 //	raild run    --config FILE
 //	raild replay --config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]
 //	raild check  --config FILE
+//	raild plan   --config FILE [--json]
 //
 // run loads the XDP steering program, opens one AF_XDP socket per NIC
 // queue, starts one worker per queue on a goroutine locked to a pinned OS
@@ -15,7 +16,10 @@
 // tests and for answering "what would Rail do with this capture".
 //
 // check validates a configuration file and prints every problem with its
-// line and column; nothing is attached.
+// line and column; nothing is attached. plan prints the queue → CPU plan
+// that run uses (package pin). run also serves the admin API that railctl
+// talks to, runs the health checks and reloads the file on SIGHUP (package
+// control).
 //
 // raild is wiring only: the work is in packages rings, pipeline, maglev,
 // pin and control.
