@@ -103,15 +103,18 @@
 // malformed or fragmented frame to a VIP. Its maps are filled from Go:
 // locals (GRE destinations), vips (derived from the services), services
 // ({vip, port, proto}, port 0 and proto 0 = any, looked up in the
-// document's order) and xsks (queue → socket). Keys hold addresses and
-// ports in wire byte order.
+// document's order) and xsks (queue → socket). Addresses are 16-byte keys
+// of either family (IPv4 as ::ffff:a.b.c.d); keys hold addresses and ports
+// in wire byte order. Frames it passes are counted per queue, CPU and
+// reason in the passes map (PassCounts), since the pipeline never sees them.
 //
 // Attach uses a bpf_link: when the last file descriptor of the link goes
 // away — Close, or the daemon dying, even by SIGKILL — the kernel detaches
 // the program and the NIC is the kernel's again (TestLinkDiesWithProcess).
 //
-// Run tests a frame with BPF_PROG_TEST_RUN. It runs steer_probe, which
-// shares steer's decide() function but returns XDP_TX/XDP_PASS, because
+// Run and Classify test a frame with BPF_PROG_TEST_RUN. They run
+// steer_probe, which shares steer's decide() function but returns its
+// answer (ours, or the pass reason) as the return code, because
 // steer's bpf_redirect_map answers XDP_PASS whenever no socket is
 // registered for the queue, which would hide the decision.
 // TestVethTraffic shows that steer itself, with a socket registered,
