@@ -89,7 +89,10 @@ int gen(struct xdp_md *ctx)
 		__u64 t = st->next;
 		if (now < t)
 			return XDP_DROP;
-		st->next = (t + st->slack < now ? now : t) + gap;
+		__u64 n = (t + st->slack < now ? now : t) + gap;
+		if (__sync_val_compare_and_swap(&st->next, t, n) != t)
+			return XDP_DROP; // the other thread took this departure
+
 	}
 	__u64 seq = __sync_fetch_and_add(&st->seq, 1);
 	__u32 flows = gen_flows ? gen_flows : 1;

@@ -219,12 +219,13 @@ func (r *runner) run(ctx context.Context, ifindex int, objs *loadgenObjects) (Re
 	var stopGen, stopSink atomic.Bool
 	var gens []<-chan error
 	if o.Generate {
-		// Flat out: two threads, so that one sends while the other's test
-		// run is torn down. Paced: one, and runs that are early cost a few
-		// nanoseconds each, so a call of 1<<20 runs lasts a while.
+		// Two threads, so that one sends while the other's test run is
+		// torn down (an RCU grace period of sleep: with one thread a paced
+		// run reached half its rate). Paced, the departure schedule is
+		// shared (compare-and-swap in loadgen.c).
 		threads, batch := genThreads, uint32(64)
 		if o.Rate > 0 {
-			threads, batch = 1, 16
+			batch = 16
 		}
 		for range threads {
 			gens = append(gens, pinned(func() error {
