@@ -46,6 +46,7 @@ type ctEntry struct {
 	deadline uint32 // seconds since the worker's epoch when it expires; 0 = empty
 	backend  uint16 // index in the service's backends when recorded
 	state    uint8
+	_        [13]byte // to 64 bytes: one entry, one cache line (large slices are page aligned)
 }
 
 // same compares keys word by word (a struct comparison of five words
