@@ -49,33 +49,49 @@ func AppendGRE(b []byte, s GRESpec) ([]byte, error) {
 	if n > 65535 {
 		return b, fmt.Errorf("bench: frame of %d bytes is too large", n)
 	}
-	start := len(b)
-	b = append(b, make([]byte, n)...)
-	f := b[start:]
-	eth := header.Ethernet(f)
-	eth.SetDst(s.NodeMAC)
-	eth.SetSrc(s.RouterMAC)
-	eth.SetType(header.EtherTypeIPv4)
+	b, f := grow(b, n)
 	innerLen := header.IPv4MinLen + 20 + s.Payload
-	header.IPv4(f[14:]).Encode(header.IPv4Fields{
-		TotalLen: uint16(header.IPv4MinLen + header.GREMinLen + innerLen),
-		TTL:      64, Protocol: header.ProtoGRE,
-		Src: v4(s.Router), Dst: v4(s.Local),
-	})
-	header.GRE(f[34:]).Encode(header.EtherTypeIPv4)
+	greOuter(f, s, innerLen, header.EtherTypeIPv4)
 	header.IPv4(f[38:]).Encode(header.IPv4Fields{
 		TotalLen: uint16(innerLen), ID: 1, FlagsFrag: header.IPv4FlagDF,
 		TTL: 63, Protocol: header.ProtoTCP,
 		Src: v4(s.Flow.Src), Dst: v4(s.Flow.Dst),
 	})
-	tcp := f[58:]
-	binary.BigEndian.PutUint16(tcp[0:], s.Flow.Sport)
-	binary.BigEndian.PutUint16(tcp[2:], s.Flow.Dport)
+	tcpHeader(f[58:], s.Flow)
+	return b, nil
+}
+
+// grow appends n zero bytes to b and returns b and the new bytes.
+func grow(b []byte, n int) ([]byte, []byte) {
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	return b, b[start:]
+}
+
+// greOuter writes Ethernet | IPv4(router → local, GRE) | GRE(protocol) for
+// an inner packet of innerLen bytes.
+func greOuter(f []byte, s GRESpec, innerLen int, protocol uint16) {
+	eth := header.Ethernet(f)
+	eth.SetDst(s.NodeMAC)
+	eth.SetSrc(s.RouterMAC)
+	eth.SetType(header.EtherTypeIPv4)
+	header.IPv4(f[14:]).Encode(header.IPv4Fields{
+		TotalLen: uint16(header.IPv4MinLen + header.GREMinLen + innerLen),
+		TTL:      64, Protocol: header.ProtoGRE,
+		Src: v4(s.Router), Dst: v4(s.Local),
+	})
+	header.GRE(f[34:]).Encode(protocol)
+}
+
+// tcpHeader writes a 20-byte TCP header (ACK) for flow; the checksum is
+// left zero: nothing on the load balancer's path reads it.
+func tcpHeader(tcp []byte, flow Flow) {
+	binary.BigEndian.PutUint16(tcp[0:], flow.Sport)
+	binary.BigEndian.PutUint16(tcp[2:], flow.Dport)
 	binary.BigEndian.PutUint32(tcp[4:], 1)
 	tcp[12] = 5 << 4
 	tcp[13] = 0x10 // ACK
 	binary.BigEndian.PutUint16(tcp[14:], 65535)
-	return b, nil
 }
 
 func v4(a netip.Addr) uint32 {

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/rail-lb/rail/pipeline/header"
@@ -23,30 +22,13 @@ func AppendGRE6(b []byte, s GRESpec) ([]byte, error) {
 	if n > 65535 {
 		return b, fmt.Errorf("bench: frame of %d bytes is too large", n)
 	}
-	start := len(b)
-	b = append(b, make([]byte, n)...)
-	f := b[start:]
-	eth := header.Ethernet(f)
-	eth.SetDst(s.NodeMAC)
-	eth.SetSrc(s.RouterMAC)
-	eth.SetType(header.EtherTypeIPv4)
+	b, f := grow(b, n)
 	payloadLen := 20 + s.Payload
-	header.IPv4(f[14:]).Encode(header.IPv4Fields{
-		TotalLen: uint16(header.IPv4MinLen + header.GREMinLen + header.IPv6Len + payloadLen),
-		TTL:      64, Protocol: header.ProtoGRE,
-		Src: v4(s.Router), Dst: v4(s.Local),
-	})
-	header.GRE(f[34:]).Encode(header.EtherTypeIPv6)
+	greOuter(f, s, header.IPv6Len+payloadLen, header.EtherTypeIPv6)
 	header.IPv6(f[38:]).Encode(header.IPv6Fields{
 		PayloadLen: uint16(payloadLen), NextHeader: header.ProtoTCP, HopLimit: 63,
 		Src: s.Flow.Src.As16(), Dst: s.Flow.Dst.As16(),
 	})
-	tcp := f[78:]
-	binary.BigEndian.PutUint16(tcp[0:], s.Flow.Sport)
-	binary.BigEndian.PutUint16(tcp[2:], s.Flow.Dport)
-	binary.BigEndian.PutUint32(tcp[4:], 1)
-	tcp[12] = 5 << 4
-	tcp[13] = 0x10 // ACK
-	binary.BigEndian.PutUint16(tcp[14:], 65535)
+	tcpHeader(f[78:], s.Flow)
 	return b, nil
 }

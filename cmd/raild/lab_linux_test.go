@@ -338,7 +338,12 @@ func (c *capture) stop(t *testing.T) [][]byte {
 	time.Sleep(500 * time.Millisecond)
 	c.cmd.Process.Signal(syscall.SIGINT)
 	c.cmd.Wait()
-	f, err := os.Open(c.file)
+	return readFrames(t, c.file)
+}
+
+// readFrames returns every frame of a pcap file.
+func readFrames(t *testing.T, path string) [][]byte {
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -602,24 +607,5 @@ func replayFramesWith(t *testing.T, cfg string, frames [][]byte) [][]byte {
 	}
 	f.Close()
 	sh(t, raildBinary(t), "replay", "--config", cfg, "--in", inPath, "--out", outPath)
-	f, err = os.Open(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err == io.EOF {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, append([]byte(nil), data...))
-	}
+	return readFrames(t, outPath)
 }
