@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func TestGenSinkThroughRaild(t *testing.T) {
 	dir := t.TempDir()
 	root, _ := filepath.Abs("..")
 	for _, b := range []string{"raild", "railbench"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b), "../cmd/"+b).CombinedOutput()
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", filepath.Join(dir, b), "../cmd/"+b).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go build %s: %v\n%s", b, err, out)
 		}
