@@ -46,6 +46,13 @@ type Socket struct {
 
 	// Worker-owned; published through counts.
 	held, txOut uint32
+	// txKickCons is the kernel's tx consumer index at the last kick from
+	// Service, and txStall how many Service calls since then made no
+	// progress: a kick the kernel could not act on (its send buffer is
+	// full of frames waiting for completion) is not repeated until the
+	// kernel consumed or completed something, or txStallKicks calls passed.
+	txKickCons uint32
+	txStall    uint32
 	counts      atomic.Uint64
 
 	txKicks, fillKicks, kickErrors atomic.Uint64
@@ -197,21 +204,38 @@ func (s *Socket) Recycle(addr uint64) {
 // waiting on it: sendto — in copy mode the kernel sends only a bounded
 // batch per sendto, so a burst larger than that needs another kick).
 func (s *Socket) Service() {
-	s.reap()
+	completed := s.reap()
 	s.refill()
 	s.publish()
 	if s.fill.needWakeup() {
 		s.kickFill()
 	}
-	if s.txOut > 0 && atomicLoad(s.tx.consumer) != s.tx.cachedProd && s.tx.needWakeup() {
-		s.kickTx()
+	if s.txOut == 0 {
+		return
 	}
+	cons := atomicLoad(s.tx.consumer)
+	if cons == s.tx.cachedProd || !s.tx.needWakeup() {
+		return
+	}
+	// Descriptors wait on the tx ring. Kick again only when the last kick
+	// got somewhere (the kernel took descriptors or completed frames since),
+	// or after a while: re-kicking a kernel that cannot send yet is a system
+	// call per loop for nothing.
+	if cons != s.txKickCons || completed > 0 || s.txStall >= txStallKicks {
+		s.kickTx()
+		s.txKickCons, s.txStall = cons, 0
+		return
+	}
+	s.txStall++
 }
 
-func (s *Socket) reap() {
+// txStallKicks is how many Service calls a stalled tx ring waits between kicks.
+const txStallKicks = 64
+
+func (s *Socket) reap() uint32 {
 	n := s.comp.peek(s.comp.size)
 	if n == 0 {
-		return
+		return 0
 	}
 	idx := s.comp.cachedCons
 	for i := uint32(0); i < n; i++ {
@@ -226,6 +250,7 @@ func (s *Socket) reap() {
 		s.txOut--
 	}
 	s.comp.release(n)
+	return n
 }
 
 func (s *Socket) refill() {
