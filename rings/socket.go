@@ -53,7 +53,7 @@ type Socket struct {
 	// kernel consumed or completed something, or txStallKicks calls passed.
 	txKickCons uint32
 	txStall    uint32
-	counts      atomic.Uint64
+	counts     atomic.Uint64
 
 	txKicks, fillKicks, kickErrors atomic.Uint64
 	badRecycles, badTransmits      atomic.Uint64
