@@ -38,28 +38,49 @@ const (
 	tcpACK = 0x10
 )
 
-// ctEntry is one connection: the flow and the backend it was given. It holds
-// no pointers, so the collector never scans the table.
-type ctEntry struct {
-	key      flowKey
+// ctMeta is what a connection entry records besides its key: the backend
+// it was given and its state. It holds no pointers, so the collector never
+// scans the tables.
+type ctMeta struct {
 	tag      uint32 // the backend's address tag: a hit is honoured only if it still matches
 	deadline uint32 // seconds since the worker's epoch when it expires; 0 = empty
 	backend  uint16 // index in the service's backends when recorded
 	state    uint8
-	_        [13]byte // to 64 bytes: one entry, one cache line (large slices are page aligned)
 }
 
-// same compares keys word by word (a struct comparison of five words
-// would be a call to memequal).
-func (k *flowKey) same(o flowKey) bool {
-	return k.rest == o.rest && k.src.lo == o.src.lo && k.dst.lo == o.dst.lo && k.src.hi == o.src.hi && k.dst.hi == o.dst.hi
+// flowKey4 is an IPv4 5-tuple in two words: source << 32 | destination,
+// and the same rest as flowKey.
+type flowKey4 struct{ addrs, rest uint64 }
+
+// is4 reports whether both addresses are IPv4 (mapped).
+func (k *flowKey) is4() bool { return k.src.isMapped() && k.dst.isMapped() }
+
+func (k *flowKey) to4() flowKey4 {
+	return flowKey4{addrs: k.src.lo<<32 | k.dst.lo&0xffffffff, rest: k.rest}
+}
+
+// IPv4 connections live in 32-byte entries (two to a cache line), IPv6
+// ones in 64-byte entries (one to a line): most traffic is IPv4, and its
+// table's footprint is what the cache sees.
+type ctEntry4 struct {
+	key flowKey4
+	ctMeta
+}
+
+type ctEntry6 struct {
+	key flowKey
+	ctMeta
+	_ [12]byte // to 64 bytes (large slices are page aligned)
 }
 
 // ctWays is the associativity: a flow lives in one of ctWays slots of its
 // bucket — bounded probing: a lookup touches at most ctWays entries.
 const ctWays = 4
 
-type ctBucket [ctWays]ctEntry
+type (
+	ctBucket4 [ctWays]ctEntry4
+	ctBucket6 [ctWays]ctEntry6
+)
 
 // Timeouts for states the configuration does not set.
 const (
@@ -67,11 +88,14 @@ const (
 	ctClosingTimeout = 10 // seconds: after FIN or RST
 )
 
-// Conntrack is a per-core, fixed-size, set-associative connection table.
-// It is written only by its worker; nothing else touches it.
+// Conntrack is a per-core, fixed-size, set-associative connection table —
+// two, one per family. It is written only by its worker; nothing else
+// touches it.
 type Conntrack struct {
-	buckets    []ctBucket
+	buckets    []ctBucket4
 	bucketMask uint32
+	buckets6   []ctBucket6
+	mask6      uint32
 	tcpTimeout uint32 // seconds, established TCP
 	udpTimeout uint32 // seconds, established UDP and other protocols
 
@@ -80,22 +104,30 @@ type Conntrack struct {
 	refused uint64 // new flows not recorded because their bucket was full of established ones
 }
 
-// NewConntrack allocates a table of at least entries slots (rounded up to a
-// power of two, minimum ctWays). Its memory is fixed from here on.
+// NewConntrack allocates tables of at least entries IPv4 slots and a
+// quarter as many IPv6 slots (each rounded up to a power of two, at least
+// 64). Memory is fixed from here on: 32 bytes an IPv4 slot, 64 an IPv6 one.
 func NewConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration) (*Conntrack, error) {
 	if entries == 0 || entries > 1<<28 {
 		return nil, fmt.Errorf("conntrack: %d entries per core is out of range (1…%d)", entries, 1<<28)
 	}
-	n := uint32(ctWays)
-	for n < entries {
-		n <<= 1
-	}
+	n, n6 := pow2min(entries, 64), pow2min(entries/4, 64)
 	return &Conntrack{
-		buckets:    make([]ctBucket, n/ctWays),
+		buckets:    make([]ctBucket4, n/ctWays),
 		bucketMask: n/ctWays - 1,
+		buckets6:   make([]ctBucket6, n6/ctWays),
+		mask6:      n6/ctWays - 1,
 		tcpTimeout: secs(tcpTimeout),
 		udpTimeout: secs(udpTimeout),
 	}, nil
+}
+
+func pow2min(v, min uint32) uint32 {
+	n := min
+	for n < v {
+		n <<= 1
+	}
+	return n
 }
 
 func secs(d time.Duration) uint32 {
@@ -119,86 +151,125 @@ func (c *Conntrack) timeout(state, proto uint8) uint32 {
 	return ctNewTimeout
 }
 
-func expired(e *ctEntry, now uint32) bool { return now > e.deadline }
+// ctSlot says where a flow's entry is or would go: its table and bucket.
+type ctSlot struct {
+	b4 *ctBucket4
+	b6 *ctBucket6
+}
 
-// lookup returns the bucket's entries and the index of key in it, or -1.
-// now is in seconds since the epoch of this table and is never 0; an
-// empty entry's deadline is 0, so it never matches.
-func (c *Conntrack) lookup(h uint64, k flowKey, now uint32) (*ctBucket, int) {
-	b := &c.buckets[uint32(h)&c.bucketMask]
+// lookup returns the flow's entry, or nil, and its bucket. now is in
+// seconds since the epoch of this table and is never 0; an empty entry's
+// deadline is 0, so it never matches.
+func (c *Conntrack) lookup(h uint64, k *flowKey, now uint32) (*ctMeta, ctSlot) {
+	if k.is4() {
+		k4 := k.to4()
+		b := &c.buckets[uint32(h)&c.bucketMask]
+		for i := range b {
+			if e := &b[i]; e.deadline >= now && e.key == k4 {
+				return &e.ctMeta, ctSlot{b4: b}
+			}
+		}
+		return nil, ctSlot{b4: b}
+	}
+	b := &c.buckets6[uint32(h)&c.mask6]
 	for i := range b {
-		if e := &b[i]; e.deadline >= now && e.key.same(k) {
-			return b, i
+		if e := &b[i]; e.deadline >= now && e.key.same(*k) {
+			return &e.ctMeta, ctSlot{b6: b}
 		}
 	}
-	return b, -1
+	return nil, ctSlot{b6: b}
+}
+
+// same compares keys word by word (a struct comparison of five words
+// would be a call to memequal).
+func (k *flowKey) same(o flowKey) bool {
+	return k.rest == o.rest && k.src.lo == o.src.lo && k.dst.lo == o.dst.lo && k.src.hi == o.src.hi && k.dst.hi == o.dst.hi
 }
 
 // seen updates an entry for a packet with TCP flags (0 for other
 // protocols): its state and its deadline. The deadline is rewritten only
 // when it moves, to keep the cache line clean on most hits.
-func (c *Conntrack) seen(e *ctEntry, flags uint8, now uint32) {
+func (c *Conntrack) seen(e *ctMeta, proto, flags uint8, now uint32) {
 	state := e.state
 	switch {
 	case flags&(tcpFIN|tcpRST) != 0:
 		state = ctClosing
-	case state == ctNew && (e.key.proto() != 6 || flags&(tcpACK|tcpSYN) == tcpACK):
+	case state == ctNew && (proto != 6 || flags&(tcpACK|tcpSYN) == tcpACK):
 		state = ctEstablished
 	}
-	if d := now + c.timeout(state, e.key.proto()); d != e.deadline || state != e.state {
+	if d := now + c.timeout(state, proto); d != e.deadline || state != e.state {
 		e.deadline, e.state = d, state
 	}
 }
 
-// insert records key → backend in the bucket. It takes an empty or expired
-// slot, else the least recently seen new one; only a packet that proves an
-// established connection (a TCP ACK without SYN, picked up mid-stream after
-// a restart or a table loss) may replace the least recently seen
+// insert records key → backend in its bucket. It takes an empty or expired
+// slot, else the one closest to its deadline among the new ones; only a
+// packet that proves an established connection (a TCP ACK without SYN,
+// picked up mid-stream after a restart or a table loss) may replace an
 // established entry. A new flow that finds the bucket full of established
 // ones is forwarded but not recorded.
-func (c *Conntrack) insert(b *ctBucket, key *flowKey, flags uint8, backend uint16, tag, now uint32) {
+func (c *Conntrack) insert(at ctSlot, key *flowKey, flags uint8, backend uint16, tag, now uint32) {
 	state := ctNew
 	if key.proto() == 6 && flags&(tcpACK|tcpSYN) == tcpACK {
 		state = ctEstablished
 	}
-	// Among live entries, the one closest to its deadline goes first.
-	victim, oldNew, oldEst := -1, -1, -1
-	for i := range b {
-		e := &b[i]
-		if e.deadline == 0 {
-			victim = i
-			c.live++
-			break
+	var metas [ctWays]*ctMeta
+	var same [ctWays]bool
+	if at.b4 != nil {
+		k4 := key.to4()
+		for i := range at.b4 {
+			metas[i], same[i] = &at.b4[i].ctMeta, at.b4[i].key == k4
 		}
-		if e.key.same(*key) || expired(e, now) {
-			victim = i
-			break
+	} else {
+		for i := range at.b6 {
+			metas[i], same[i] = &at.b6[i].ctMeta, at.b6[i].key.same(*key)
+		}
+	}
+	v := c.victim(&metas, &same, state, now)
+	if v < 0 {
+		return
+	}
+	m := ctMeta{tag: tag, deadline: now + c.timeout(state, key.proto()), backend: backend, state: state}
+	if at.b4 != nil {
+		at.b4[v] = ctEntry4{key: key.to4(), ctMeta: m}
+	} else {
+		at.b6[v] = ctEntry6{key: *key, ctMeta: m}
+	}
+}
+
+// victim chooses the way a new entry in state goes to, or -1.
+func (c *Conntrack) victim(m *[ctWays]*ctMeta, same *[ctWays]bool, state uint8, now uint32) int {
+	oldNew, oldEst := -1, -1
+	for i, e := range m {
+		if e.deadline == 0 {
+			c.live++
+			return i
+		}
+		if same[i] || now > e.deadline {
+			return i
 		}
 		if e.state == ctEstablished {
-			if oldEst < 0 || e.deadline < b[oldEst].deadline {
+			if oldEst < 0 || e.deadline < m[oldEst].deadline {
 				oldEst = i
 			}
-		} else if oldNew < 0 || e.deadline < b[oldNew].deadline {
+		} else if oldNew < 0 || e.deadline < m[oldNew].deadline {
 			oldNew = i
 		}
 	}
-	if victim < 0 {
-		switch {
-		case oldNew >= 0:
-			victim = oldNew
-		case state == ctEstablished:
-			victim = oldEst
-		default:
-			c.refused++
-			return
-		}
+	switch {
+	case oldNew >= 0:
 		c.evicted++
+		return oldNew
+	case state == ctEstablished:
+		c.evicted++
+		return oldEst
 	}
-	b[victim] = ctEntry{key: *key, tag: tag, deadline: now + c.timeout(state, key.proto()), backend: backend, state: state}
+	c.refused++
+	return -1
 }
 
-// Len returns the number of slots.
-func (c *Conntrack) Len() int { return len(c.buckets) * ctWays }
+// Len returns the number of slots, both families.
+func (c *Conntrack) Len() int { return (len(c.buckets) + len(c.buckets6)) * ctWays }
 
 // fragKey identifies the fragments of one datagram.
 type fragKey struct {

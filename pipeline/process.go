@@ -141,14 +141,15 @@ func (w *Worker) processFast(p *Packet) (Result, bool) {
 	}
 	svc := sl.svc
 	// The connection, by the key's words (see flowHashWords).
-	srcLo := v4Mapped | uint64(be.Uint32(f[50:]))
+	src := be.Uint32(f[50:])
+	srcLo := v4Mapped | uint64(src)
 	rest := uint64(ports)<<8 | uint64(proto)
+	addrs := uint64(src)<<32 | dstLo&0xffffffff
 	b := &w.ct.buckets[uint32(flowHashWords(0, srcLo, 0, dstLo, rest, s.k0, s.k1))&w.ct.bucketMask]
-	var e *ctEntry
+	var e *ctMeta
 	for i := range b {
-		if c := &b[i]; c.key.rest == rest && c.key.src.lo == srcLo && c.key.dst.lo == dstLo &&
-			c.key.src.hi == 0 && c.key.dst.hi == 0 && c.deadline >= w.now {
-			e = c
+		if c := &b[i]; c.key.addrs == addrs && c.key.rest == rest && c.deadline >= w.now {
+			e = &c.ctMeta
 			break
 		}
 	}
@@ -225,17 +226,16 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		}
 	} else {
 		h := flowHash(fl.key, s.k0, s.k1)
-		bucket, slot := w.ct.lookup(h, fl.key, w.now)
-		if slot >= 0 {
-			e := &bucket[slot]
+		e, at := w.ct.lookup(h, &fl.key, w.now)
+		if e != nil {
 			if bi = svc.find(e.backend, e.tag); bi != maglev.NoBackend && svc.backends[bi].healthy {
 				e.backend = bi
-				w.ct.seen(e, fl.tcpFlags, w.now)
+				w.ct.seen(e, fl.key.proto(), fl.tcpFlags, w.now)
 				w.hits++
 				goto chosen
 			}
 		}
-		if bi = w.miss(svc, bucket, fl.key, fl.tcpFlags, h); bi == maglev.NoBackend {
+		if bi = w.miss(svc, at, fl.key, fl.tcpFlags, h); bi == maglev.NoBackend {
 			return Result{Verdict: Drop, Reason: NoBackend}
 		}
 	chosen:
@@ -326,13 +326,13 @@ func (svc *service) find(hint uint16, tag uint32) uint16 {
 
 // miss handles a flow the connection table does not know (or knows with a
 // backend that is gone or unhealthy): Maglev picks, the table records.
-func (w *Worker) miss(svc *service, bucket *ctBucket, key flowKey, tcpFlags uint8, h uint64) uint16 {
+func (w *Worker) miss(svc *service, at ctSlot, key flowKey, tcpFlags uint8, h uint64) uint16 {
 	w.misses++
 	bi := svc.table.Lookup(h)
 	if int(bi) >= len(svc.backends) { // maglev.NoBackend included
 		return maglev.NoBackend
 	}
-	w.ct.insert(bucket, &key, tcpFlags, bi, svc.backends[bi].tag, w.now)
+	w.ct.insert(at, &key, tcpFlags, bi, svc.backends[bi].tag, w.now)
 	return bi
 }
 
