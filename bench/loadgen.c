@@ -25,6 +25,16 @@ volatile const __u32 gen_flows = 1;      // flows to cycle through (>= 1)
 volatile const __u32 gen_gre = 1;        // 1: GRE-in template, 0: plain
 volatile const __u32 gen_stamp_off = 78; // payload offset of the stamp
 volatile const __u32 sink_local = 0;     // the generator's own IPv4 address
+// The template's headers (Ethernet through TCP: 78 bytes GRE, 54 plain),
+// written into every frame before it is stamped. Live-frame test runs
+// reuse their pages without copying the template in again, and a page
+// comes back to the generator after whoever received the frame changed
+// it in place (XDP_TX re-targets the outer header, kernel forwarding
+// decrements the TTL): without this the generator would send those
+// changed headers again. Copied in 8-byte words: 80 bytes for GRE (78
+// of headers), 56 plain (54); the stamp written afterwards covers the
+// overlap. In .data, not .rodata: a constant would be folded.
+__u64 gen_hdr[10] = {1};
 
 #define STAMP_MAGIC 0x52424c31 // "RBL1"
 
@@ -99,8 +109,20 @@ int gen(struct xdp_md *ctx)
 	__u32 f = (__u32)(seq % flows);
 
 	__u8 *ip = data + 14;
-	if (gen_gre)
+	if (data + 56 > end)
+		return XDP_ABORTED;
+	__u64 *w = (__u64 *)data;
+#pragma unroll
+	for (int i = 0; i < 7; i++)
+		w[i] = gen_hdr[i];
+	if (gen_gre) {
+		if (data + 80 > end)
+			return XDP_ABORTED;
+		w[7] = gen_hdr[7];
+		w[8] = gen_hdr[8];
+		w[9] = gen_hdr[9];
 		ip = data + 14 + 20 + 4;
+	}
 	if (ip + 24 > end)
 		return XDP_ABORTED;
 	// Flow f: source 198.18.0.0 + (f mod 2^17) inside 198.18.0.0/15, source

@@ -32,6 +32,7 @@ const (
 	loadgenProgSink       = "sink"
 	loadgenVarGenFlows    = "gen_flows"
 	loadgenVarGenGre      = "gen_gre"
+	loadgenVarGenHdr      = "gen_hdr"
 	loadgenVarGenStampOff = "gen_stamp_off"
 	loadgenVarSinkLocal   = "sink_local"
 )
@@ -96,6 +97,7 @@ type loadgenMapSpecs struct {
 type loadgenVariableSpecs struct {
 	GenFlows    *ebpf.VariableSpec `ebpf:"gen_flows"`
 	GenGre      *ebpf.VariableSpec `ebpf:"gen_gre"`
+	GenHdr      *ebpf.VariableSpec `ebpf:"gen_hdr"`
 	GenStampOff *ebpf.VariableSpec `ebpf:"gen_stamp_off"`
 	SinkLocal   *ebpf.VariableSpec `ebpf:"sink_local"`
 }
@@ -137,6 +139,7 @@ func (m *loadgenMaps) Close() error {
 type loadgenVariables struct {
 	GenFlows    *ebpf.Variable `ebpf:"gen_flows"`
 	GenGre      *ebpf.Variable `ebpf:"gen_gre"`
+	GenHdr      *ebpf.Variable `ebpf:"gen_hdr"`
 	GenStampOff *ebpf.Variable `ebpf:"gen_stamp_off"`
 	SinkLocal   *ebpf.Variable `ebpf:"sink_local"`
 }

@@ -105,6 +105,12 @@ func RunTraffic(ctx context.Context, o TrafficOpts) (Report, error) {
 			return rep, fmt.Errorf("bench: set %s: %w", name, err)
 		}
 	}
+	// The headers the generator writes into every frame (see gen_hdr).
+	var hdr [80]byte
+	copy(hdr[:], o.Template.Frame)
+	if err := spec.Variables["gen_hdr"].Set(hdr); err != nil {
+		return rep, fmt.Errorf("bench: set gen_hdr: %w", err)
+	}
 	var objs loadgenObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		return rep, fmt.Errorf("bench: load loadgen program (needs root): %w", err)
