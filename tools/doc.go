@@ -1,8 +1,11 @@
 // Package tools holds Rail's operator scripts and their tests; there is no
 // Go API here.
 //
-//	lab.sh        the veth/netns lab the demos and privileged tests use
-//	demo.sh       raild end to end in that lab
+//	lab.sh        the veth/netns lab the GRE demo and privileged tests use
+//	dsr-lab.sh    client → router → raild → nginx backends (raild decap),
+//	              replies straight back: the direct-server-return lab
+//	demo.sh       `make demo`: real curl and wrk through the VIP in dsr-lab.sh
+//	gre-demo.sh   raild on synthetic GRE from trafgen in lab.sh (demo.sh --gre)
 //	setup-nic.sh  a NIC for raild: channels, offloads, rings, RSS, ntuple
 //	              rules, IRQ affinity from `raild plan`, NAPI busy-poll
 //	tune-host.sh  host sysctls and CPU governor for a load-balancer node

@@ -251,11 +251,20 @@ http {
 EOF
 }
 
+# alive PID: running, and not a zombie waiting for a parent to reap it (the
+# daemonised nginx master's parent is init, which may be slow to reap, or,
+# in a container, may never do it).
+alive() {
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ -n $state && $state != Z ]]
+}
+
 nginx_pid() { # the running nginx master of backend N, or nothing
 	local f=$dir/be$1/nginx.pid pid
 	[[ -s $f ]] || return 0
 	pid=$(<"$f")
-	if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+	if alive "$pid"; then echo "$pid"; fi
 }
 
 nginx_ctl() { # nginx_ctl start|stop|reload N
@@ -275,9 +284,9 @@ nginx_ctl() { # nginx_ctl start|stop|reload N
 		run kill -TERM "$pid"
 		$dry_run && return 0
 		local n
-		for ((n = 0; n < 100; n++)); do
-			kill -0 "$pid" 2>/dev/null || return 0
-			sleep 0.05
+		for ((n = 0; n < 200; n++)); do
+			alive "$pid" || return 0
+			sleep 0.02
 		done
 		die "nginx of be$i (pid $pid) did not stop"
 		;;
