@@ -1,0 +1,75 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLabDecapAttach runs `raild decap` as an operator would, in a
+// namespace of its own (rd-dc) with a veth: with --mode tc the filter is
+// there while it runs and gone after SIGTERM; with tcx and --pin the
+// program stays after the command exits until --detach --pin.
+func TestLabDecapAttach(t *testing.T) {
+	privileged(t, "ip", "tc", "mount")
+	const ns = "rd-dc"
+	exec.Command("ip", "netns", "del", ns).Run()
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, "ip", "-n", ns, "link", "add", "dc0", "type", "veth", "peer", "name", "dc1")
+	sh(t, "ip", "-n", ns, "addr", "add", "10.1.0.11/24", "dev", "dc0")
+	sh(t, "ip", "-n", ns, "link", "set", "dc0", "up")
+	bin := raildBinary(t)
+
+	// tc: attached while running, removed on SIGTERM.
+	log := &syncBuffer{}
+	cmd := exec.Command("ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--mode", "tc")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	waitFor(t, 5*time.Second, "decap attached", func() bool { return strings.Contains(log.String(), "msg=attached") })
+	if !strings.Contains(log.String(), "addresses=[10.1.0.11]") || !strings.Contains(log.String(), "mode=tc") {
+		t.Errorf("log: %s", log)
+	}
+	if out := sh(t, "ip", "netns", "exec", ns, "tc", "filter", "show", "dev", "dc0", "ingress"); !strings.Contains(out, "rail_decap") {
+		t.Errorf("no rail_decap filter while running:\n%s", out)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("raild decap: %v\n%s", err, log)
+	}
+	if out := sh(t, "ip", "netns", "exec", ns, "tc", "filter", "show", "dev", "dc0", "ingress"); strings.Contains(out, "rail_decap") {
+		t.Errorf("rail_decap filter left after SIGTERM:\n%s", out)
+	}
+	if !strings.Contains(log.String(), "msg=detached") || !strings.Contains(log.String(), "decapsulated=0") {
+		t.Errorf("log: %s", log)
+	}
+
+	// tcx + --pin: stays after exit, --detach --pin removes it.
+	dir := filepath.Join(t.TempDir(), "bpffs")
+	os.Mkdir(dir, 0o700)
+	sh(t, "mount", "-t", "bpf", "rail-test", dir)
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	pin := filepath.Join(dir, "decap")
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--mode", "tcx", "--address", "10.1.0.11,10.1.0.12", "--pin", pin)
+	// The pinned link is the attachment (tools/dsr-lab.sh relies on it:
+	// its backends decapsulate through pinned links).
+	if _, err := os.Stat(pin); err != nil {
+		t.Fatalf("no pin after --pin exited: %v", err)
+	}
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--detach", "--pin", pin)
+	if _, err := os.Stat(pin); !os.IsNotExist(err) {
+		t.Errorf("pin %s still there after --detach: %v", pin, err)
+	}
+}
