@@ -33,7 +33,10 @@
 //     kernel sends a bounded batch per kick, so Service kicks again while
 //     descriptors remain on the tx ring and the flag is set.
 //     A held frame that is not transmitted (dropped, or refused because
-//     the tx ring was full) goes back with Recycle.
+//     the tx ring was full) goes back with Recycle. A transmit-only user
+//     (a generator) gets held frames without receiving them from Take,
+//     which pops free frames: those the fill ring has no room for, so
+//     such a socket is opened with FillSize below FrameCount.
 //  4. completion: the kernel produces the address of each frame it has
 //     finished sending; Service reaps them onto the free stack, and the
 //     next refill hands them to the fill ring again.

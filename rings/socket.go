@@ -182,6 +182,36 @@ func (s *Socket) Transmit(descs []Desc) int {
 	return int(k)
 }
 
+// Take hands free frames to the caller for transmit-only use (a
+// generator): it writes the base addresses of up to len(addrs) frames from
+// the free stack into addrs and returns how many. The frames are held, as
+// if Received: the caller writes a packet into Frame(addr) and passes it
+// to Transmit (Desc{Addr: addr + off, Len: n}) or gives it back with
+// Recycle. Completed transmissions come back to the free stack in Service,
+// ready to be taken again.
+//
+// Free frames are those the fill ring has no room for: Open puts
+// min(FrameCount, FillSize) frames on the fill ring and Service keeps it
+// topped up from the free stack, so a socket meant to transmit keeps
+// FillSize below FrameCount (a socket that only transmits: FillSize 1...
+// a few, FrameCount = what may be in flight).
+func (s *Socket) Take(addrs []uint64) int {
+	n := uint32(len(addrs))
+	if n > s.free.n {
+		n = s.free.n
+	}
+	for i := uint32(0); i < n; i++ {
+		addr, _ := s.free.pop()
+		s.state[addr>>s.frameShift] = stHeld
+		addrs[i] = addr
+	}
+	if n > 0 {
+		s.held += n
+		s.publish()
+	}
+	return int(n)
+}
+
 // Recycle returns a held frame (any address inside it) to the free stack.
 // A frame the caller does not hold is ignored and counted in
 // Stats.BadRecycles.

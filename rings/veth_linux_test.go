@@ -572,3 +572,62 @@ func TestAttachChild(t *testing.T) {
 		time.Sleep(time.Minute) // killed long before
 	})
 }
+
+// TestTakeTransmitOnly sends frames that were never received: Take free
+// frames, write them, Transmit, and Service until every frame has come
+// back through the completion ring; the peer sees each one once.
+func TestTakeTransmitOnly(t *testing.T) {
+	l := newLab(t)
+	l.enter(t, func() {
+		o := DefaultOpts()
+		o.FrameSize, o.FrameCount, o.FillSize = 2048, 64, 2
+		o.ZeroCopy = ZeroCopyOff
+		s, err := Open(l.idxA, 0, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		p := newPacketSock(t, l.idxB)
+		const rounds, per = 4, 48
+		addrs := make([]uint64, per)
+		descs := make([]Desc, per)
+		for r := 0; r < rounds; r++ {
+			n := s.Take(addrs)
+			if n != per && r == 0 {
+				t.Fatalf("Take(%d) with 62 free = %d", per, n)
+			}
+			for i, a := range addrs[:n] {
+				buf, _ := s.Frame(a)
+				copy(buf[0:6], macB[:])
+				copy(buf[6:12], macA[:])
+				binary.BigEndian.PutUint16(buf[12:], echoType)
+				binary.BigEndian.PutUint32(buf[14:], uint32(r*per+i))
+				descs[i] = Desc{Addr: a, Len: 60}
+			}
+			if sent := s.Transmit(descs[:n]); sent != n {
+				t.Fatalf("round %d: Transmit = %d of %d", r, sent, n)
+			}
+			got := map[uint32]bool{}
+			buf := make([]byte, 2048)
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end) && (len(got) < n || s.Frames().Free != 62); {
+				s.Service()
+				if f := p.recv(buf); f != nil && len(f) >= 18 && binary.BigEndian.Uint16(f[12:]) == echoType {
+					got[binary.BigEndian.Uint32(f[14:])] = true
+				}
+			}
+			if len(got) != n {
+				t.Fatalf("round %d: the peer got %d distinct frames of %d", r, len(got), n)
+			}
+			if c := s.Frames(); c != (FrameCounts{Free: 62, Fill: 2}) {
+				t.Fatalf("round %d: after completion %+v, want every frame free again but the fill ring's 2", r, c)
+			}
+		}
+		st, err := s.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.BadTransmits != 0 || st.RingErrors != 0 || st.KickErrors != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
