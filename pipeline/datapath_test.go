@@ -248,22 +248,23 @@ func TestConntrackStateTimeouts(t *testing.T) {
 	}
 	misses := func() uint64 { w.Flush(); return w.Stats().ConntrackMiss.Load() }
 	send(0, tcpSYN)
-	send(5*time.Second, tcpSYN) // still there
+	send(5*time.Second, tcpACK) // the SYN's entry is there: a hit
 	if m := misses(); m != 1 {
-		t.Fatalf("misses %d after a SYN retry within 10 s", m)
+		t.Fatalf("misses %d: the ACK after a SYN missed", m)
 	}
-	send(20*time.Second, tcpSYN) // the SYN-only entry expired
-	if m := misses(); m != 2 {
-		t.Fatalf("misses %d: a SYN-only entry outlived 10 s", m)
+	send(30*time.Second, tcpSYN) // a SYN never rides an entry: by Maglev, entry renewed as new
+	send(45*time.Second, tcpACK) // 15 s after that SYN with no answer: its entry expired (10 s)
+	if m := misses(); m != 3 {
+		t.Fatalf("misses %d: a SYN rode an entry, or a SYN-only entry outlived 10 s", m)
 	}
-	send(21*time.Second, tcpACK)  // established
-	send(600*time.Second, tcpACK) // 10 minutes idle: still there (tcp_timeout 1h)
-	if m := misses(); m != 2 {
+	send(600*time.Second, tcpACK) // established since 45 s: 10 minutes idle, still there (tcp_timeout 1h)
+	if m := misses(); m != 3 {
 		t.Fatalf("misses %d: an established entry expired before tcp_timeout", m)
 	}
 	send(601*time.Second, tcpFIN|tcpACK)
 	send(620*time.Second, tcpACK) // 19 s after FIN: gone
-	if m := misses(); m != 3 {
+	if m := misses(); m != 4 {
 		t.Fatalf("misses %d: a closing entry outlived 10 s", m)
 	}
+
 }

@@ -227,6 +227,14 @@ func (w *Worker) processGeneral(p *Packet) Result {
 	} else {
 		h := flowHash(fl.key, s.k0, s.k1)
 		e, at := w.ct.lookup(h, &fl.key, w.now)
+		if fl.proto == header.ProtoTCP && fl.tcpFlags&(tcpSYN|tcpACK) == tcpSYN {
+			// A SYN opens a new connection, even on a tuple the table still
+			// has (a client reusing its port while the old entry ages): it
+			// goes by Maglev, so a drained or removed backend gets no new
+			// connection. A retransmitted SYN lands where the first did
+			// unless the backends changed in between.
+			e = nil
+		}
 		if e != nil {
 			if bi = svc.find(e.backend, e.tag); bi != maglev.NoBackend && svc.backends[bi].healthy {
 				e.backend = bi

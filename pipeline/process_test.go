@@ -274,7 +274,11 @@ func TestProcessFlowStickiness(t *testing.T) {
 		in.sport = uint16(10000 + i)
 		var first uint16
 		for rep := 0; rep < 3; rep++ {
-			r := w.Process(packetFor(greFrame(t, in, nil)))
+			f := greFrame(t, in, nil)
+			if rep > 0 {
+				f[14+24+20+13] = tcpACK // the SYN, then the rest of the connection
+			}
+			r := w.Process(packetFor(f))
 			if r.Verdict != Tx {
 				t.Fatalf("flow %d: %v/%v", i, r.Verdict, r.Reason)
 			}
@@ -332,15 +336,21 @@ func TestProcessUnhealthyBackendRepicked(t *testing.T) {
 	if r2.Verdict != Tx || r2.Backend == r.Backend {
 		t.Fatalf("flow stayed on unhealthy backend %d (%v)", r.Backend, r2)
 	}
-	// Draining (weight 0) keeps existing flows where they are.
+	// Draining (weight 0) keeps existing flows where they are; a new
+	// connection (a SYN) on the same tuple goes elsewhere.
 	c = testConfig()
 	w = newTestWorker(t, c)
 	r = w.Process(packetFor(greFrame(t, in, nil)))
 	c.Services[0].Backends[r.Backend].Weight = 0
 	s, _ = NewSnapshot(c)
 	w.Begin(s, w.epoch)
-	if r3 := w.Process(packetFor(greFrame(t, in, nil))); r3.Backend != r.Backend {
+	ack := greFrame(t, in, nil)
+	ack[14+24+20+13] = tcpACK
+	if r3 := w.Process(packetFor(ack)); r3.Backend != r.Backend {
 		t.Fatalf("drained backend lost its existing flow: %d → %d", r.Backend, r3.Backend)
+	}
+	if r4 := w.Process(packetFor(greFrame(t, in, nil))); r4.Backend == r.Backend {
+		t.Fatalf("a new connection (SYN) went to the drained backend %d", r.Backend)
 	}
 }
 
