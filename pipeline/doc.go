@@ -39,7 +39,10 @@
 // A full bucket gives up its new entries first; a new flow never pushes out
 // an established one, so a SYN flood churns only itself
 // (TestConntrackFlood). A hit whose backend left the list or went down is
-// a miss; one whose backend moved in the list follows it by address.
+// a miss; one whose backend moved in the list follows it by address. A SYN
+// never rides an entry: it opens a new connection and goes by Maglev, so a
+// client reusing a port while its old entry ages does not land on a
+// drained backend.
 //
 // Fragments: the first fragment of a datagram goes by its 5-tuple and is
 // remembered in the per-core fragment table by (source, destination,
