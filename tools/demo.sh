@@ -148,7 +148,7 @@ trap 'echo; echo "demo.sh: interrupted" >&2; exit 130' INT TERM
 
 in_client() { ip netns exec "$client" "$@"; }
 api() { ip netns exec "$lb" curl -fsS --max-time 2 --unix-socket "$sock" "http://raild$1"; }
-healthy() { api /v1/services/web | grep -o "\"address\":\"$1\"[^}]*\"healthy\":true" >/dev/null; }
+healthy() { api /v1/services/web | tr -d " \n" | grep -o "\"address\":\"$1\"[^}]*\"healthy\":true" >/dev/null; }
 # count N: N requests through the VIP, one connection each; prints "beN count" lines and "failed K".
 count() {
 	in_client curl -s --connect-timeout 1 -m 2 -H 'Connection: close' -w '%{http_code}\n' "http://$VIP/?r=[1-$1]" |
