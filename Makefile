@@ -44,14 +44,14 @@ generate:
 	$(GO) generate ./rings/...
 
 # The in-memory pipeline benchmark, then (as root) `railbench compare`:
-# raild, the asavie/xdp baseline, XDP_TX and kernel forwarding on the veth
+# raild, the asavie/xdp baseline, XDP_TX, kernel forwarding and the loopback ceiling on the veth
 # lab (namespaces rb-gen/rb-lb); writes bench/results/veth-lab.{md,csv,png}.
-# About 2–3 minutes on 2 cores. See bench/README.md.
+# About 4 minutes on 2 cores. See bench/README.md.
 bench: build
 	$(GO) build -o bin/asaviefwd ./bench/asaviefwd
 	bin/railbench pipeline --packets 1000000 --flows 10000
 	$(GO) test -run '^$$' -bench . -benchmem ./pipeline/ ./maglev/
-	bin/railbench compare --name veth-lab --repeat 3 --duration 2s
+	bin/railbench compare --name veth-lab --repeat 3 --duration 1500ms
 
 clean:
 	rm -rf bin

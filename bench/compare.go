@@ -50,16 +50,22 @@ const NoisySpread = 0.15
 
 // Row is one forwarder's measurements in a comparison.
 type Row struct {
-	Name   string // raild, asavie/xdp, xdp_tx, kernel
-	Detail string
-	MaxPPS Sample // forwarded frames per second, flat-out offered load
-	NsPkt  Sample // forwarder CPU ns per forwarded frame at MaxPPS
-	Busy   Sample // forwarder CPU use at MaxPPS, in cores
-	Loss50 Sample // loss ratio at 50 % of the median MaxPPS
-	Loss90 Sample // loss ratio at 90 %
-	P50    Sample // latency p50 at 50 %, µs
-	P99    Sample // latency p99 at 50 %, µs
-	Err    string // why the row has no numbers, if it hasn't
+	Name    string // raild, asavie/xdp, xdp_tx, kernel, loopback
+	Detail  string
+	Offered float64 // the offered rate of the MaxPPS runs (the ladder's best)
+	MaxPPS  Sample  // forwarded frames per second at Offered
+	NsPkt   Sample  // forwarder CPU ns per forwarded frame at MaxPPS
+	Busy    Sample  // forwarder CPU use at MaxPPS, in cores
+	LossMax float64 // loss ratio over the MaxPPS runs
+	LostAt  string  // where the MaxPPS runs' losses were counted
+	// NsPktCommon is the CPU ns per forwarded frame at the comparison's
+	// common offered rate (the same load for every row).
+	NsPktCommon Sample
+	Loss50      Sample // loss ratio at 50 % of the median MaxPPS
+	Loss90      Sample // loss ratio at 90 %
+	P50         Sample // latency p50 at 50 %, µs
+	P99         Sample // latency p99 at 50 %, µs
+	Err         string // why the row has no numbers, if it hasn't
 }
 
 // Noisy says which of the row's headline numbers varied more than NoisySpread.
@@ -80,8 +86,10 @@ type Comparison struct {
 	Machine string // one line: kernel, CPU, cores, Go, load
 	Command string
 	Traffic string // what was sent
-	Rows    []Row
-	Notes   []string
+	// CommonRate is the offered rate of the NsPktCommon column.
+	CommonRate float64
+	Rows       []Row
+	Notes      []string
 }
 
 func (c *Comparison) ref() *Row {
@@ -120,10 +128,22 @@ func (c *Comparison) Markdown(w io.Writer) {
 	fmt.Fprintf(w, "Traffic: %s\n\n", c.Traffic)
 	c.table(w)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Each number is the median of the repeats; ±x% is half the spread (max−min)/median.")
+	fmt.Fprintln(w, "Each number is the median of the repeats; ±x% is half the spread (max−min)/median;")
+	fmt.Fprintln(w, "a row whose max pps or CPU ns/pkt @max spread more than 15 % is marked NOISY.")
 	fmt.Fprintln(w, "Ratios are this row's median over raild's (for ns/pkt, below 1 is cheaper than raild).")
-	fmt.Fprintln(w, "Forwarder CPU is the run time of the forwarder's own threads plus the load balancer")
-	fmt.Fprintln(w, "interface's NAPI thread (the kernel's receive work), per forwarded frame, at the maximum rate.")
+	fmt.Fprintln(w, "")
+	fmt.Fprintln(w, "- **max pps**: forwarded frames/s at the offered rate that got the most through (a ladder")
+	fmt.Fprintln(w, "  of 1 s runs in √2 steps; on a veth an overload beyond it makes the forwarded rate collapse).")
+	fmt.Fprintln(w, "- **CPU ns/pkt @max**: run time of the forwarder's threads plus lb0's NAPI thread (the")
+	fmt.Fprintln(w, "  kernel's receive work, incl. the copy into the UMEM) over the steady part of the max runs,")
+	fmt.Fprintln(w, "  per forwarded frame: each forwarder at its own saturation point, where a busy poller's CPU")
+	fmt.Fprintln(w, "  goes to packets. The issue's targets are checked on this column.")
+	fmt.Fprintf(w, "- **CPU ns/pkt @%.0fk**: the same at one common offered rate for every row: what a packet\n", c.CommonRate/1e3)
+	fmt.Fprintln(w, "  costs below saturation, where a busy poller's empty polls count against it.")
+	fmt.Fprintln(w, "- **loss @max (where)**: lost frames over the max runs and where they were counted: lb0 rx")
+	fmt.Fprintln(w, "  (the forwarder side's veth ring full: the forwarder's CPU could not keep up), lb0→gen0 and")
+	fmt.Fprintln(w, "  gen0 rx/sink (the generator side's ring or the sink socket could not take them),")
+	fmt.Fprintln(w, "  forwarder (none of those: inside the forwarder, e.g. its rx or tx ring).")
 	for _, n := range c.Notes {
 		fmt.Fprintf(w, "\n- %s", n)
 	}
@@ -141,11 +161,11 @@ func (c *Comparison) Text(w io.Writer) {
 
 func (c *Comparison) table(w io.Writer) {
 	ref := c.ref()
-	fmt.Fprintln(w, "| forwarder | max pps | vs raild | CPU ns/pkt | vs raild | fwd cores busy | loss % @50% | loss % @90% | p50 µs @50% | p99 µs @50% | noise |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintf(w, "| forwarder | max pps | vs raild | CPU ns/pkt @max | vs raild | fwd cores busy @max | CPU ns/pkt @%.0fk | loss %% @max (where) | loss %% @50%% | loss %% @90%% | p50 µs @50%% | p99 µs @50%% | noise |\n", c.CommonRate/1e3)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
 	for _, r := range c.Rows {
 		if r.Err != "" {
-			fmt.Fprintf(w, "| %s | failed: %s |||||||||||\n", r.Name, r.Err)
+			fmt.Fprintf(w, "| %s | failed: %s |||||||||||||\n", r.Name, r.Err)
 			continue
 		}
 		vsPPS, vsNs := "1.00×", "1.00×"
@@ -156,8 +176,13 @@ func (c *Comparison) table(w io.Writer) {
 		if n := r.Noisy(); len(n) > 0 {
 			noise = "NOISY: " + strings.Join(n, ", ")
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
+		where := fmt.Sprintf("%.2f", 100*r.LossMax)
+		if r.LostAt != "" && r.LostAt != "none" {
+			where += " (" + r.LostAt + ")"
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
 			fmtSample(r.MaxPPS, 1, 0), vsPPS, fmtSample(r.NsPkt, 1, 0), vsNs, fmtSample(r.Busy, 1, 2),
+			fmtSample(r.NsPktCommon, 1, 0), where,
 			fmtSample(r.Loss50, 100, 2), fmtSample(r.Loss90, 100, 2),
 			fmtSample(r.P50, 1, 1), fmtSample(r.P99, 1, 1), noise)
 	}
@@ -172,6 +197,7 @@ func (c *Comparison) CSV(w io.Writer) error {
 			name string
 			s    Sample
 		}{{"max_pps", r.MaxPPS}, {"cpu_ns_per_packet", r.NsPkt}, {"forwarder_cores_busy", r.Busy},
+			{"cpu_ns_per_packet_at_common_rate", r.NsPktCommon}, {"loss_at_max", Sample{r.LossMax}},
 			{"loss_at_50", r.Loss50}, {"loss_at_90", r.Loss90}, {"latency_p50_us_at_50", r.P50}, {"latency_p99_us_at_50", r.P99}} {
 			var reps []string
 			for _, x := range q.s {
@@ -185,18 +211,18 @@ func (c *Comparison) CSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// PNG draws two bar charts side by side: max pps and CPU ns/pkt per
-// forwarder (bars in row order: raild blue, asavie/xdp orange, xdp_tx
+// PNG draws three bar charts side by side: max pps, CPU ns/pkt at max and
+// CPU ns/pkt at the common rate per forwarder (bars in row order: raild blue, asavie/xdp orange, xdp_tx
 // green, kernel grey), each with its value written above it and the
 // repeats' range as a whisker.
 func (c *Comparison) PNG(w io.Writer) error {
-	const W, H, pad = 900, 420, 40
+	const W, H, pad = 1350, 440, 40
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
 	colors := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {127, 127, 127, 255}, {148, 103, 189, 255}}
 	panel := func(x0 int, title string, get func(Row) Sample, prec int) {
-		pw := W/2 - 2*pad
-		ph := H - 3*pad
+		pw := W/3 - 2*pad
+		ph := H - 3*pad - 16
 		top := 0.0
 		for _, r := range c.Rows {
 			for _, v := range get(r) {
@@ -225,11 +251,12 @@ func (c *Comparison) PNG(w io.Writer) error {
 				fill(img, image.Rect(bx+bw/2, yh, bx+bw/2+1, yl+1), color.RGBA{0, 0, 0, 255})
 				text(img, bx, base-h-10, strconv.FormatFloat(s.Median(), 'f', prec, 64), color.RGBA{0, 0, 0, 255})
 			}
-			text(img, bx, base+6, r.Name, colors[i%len(colors)])
+			text(img, bx, base+6+14*(i%2), r.Name, colors[i%len(colors)]) // staggered: long names overlap
 		}
 	}
 	panel(pad, "MAX FORWARDED PPS", func(r Row) Sample { return r.MaxPPS }, 0)
-	panel(W/2+pad, "FORWARDER CPU NS/PKT", func(r Row) Sample { return r.NsPkt }, 0)
+	panel(W/3+pad, "FORWARDER CPU NS/PKT AT MAX", func(r Row) Sample { return r.NsPkt }, 0)
+	panel(2*W/3+pad, fmt.Sprintf("CPU NS/PKT AT %.0fK PPS", c.CommonRate/1e3), func(r Row) Sample { return r.NsPktCommon }, 0)
 	return png.Encode(w, img)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,11 +23,19 @@ type CompareOpts struct {
 	LabSh                    string // tools/lab.sh
 	Railbench, Raild, Asavie string
 	GenCPU, FwdCPU           int
-	Duration                 time.Duration // per measurement
-	Repeat                   int
-	Flows, Size              int
-	Rows                     []string // which forwarders, in order
-	Log                      io.Writer
+	// GenNAPICPU ≥ 0 runs gen0's NAPI as a thread pinned there; -1 leaves
+	// it in softirq on whichever CPU raised it (see bench/README.md).
+	GenNAPICPU  int
+	Duration    time.Duration // per measurement
+	Repeat      int
+	Flows, Size int
+	Rows        []string // which forwarders, in order
+	// RaildArgs are added to `raild run` (e.g. --idle-spins 64).
+	RaildArgs []string
+	// CommonRate is the offered rate at which every row's CPU per packet
+	// is also measured (0: skip).
+	CommonRate float64
+	Log        io.Writer
 }
 
 const labConfig = `interface: lb0
@@ -175,6 +184,52 @@ type Measurement struct {
 	Report Report
 	CPU    time.Duration // forwarder CPU during [warm, end)
 	Window time.Duration
+	Drops  Drops // where frames were lost during the whole run
+}
+
+// Drops counts lost frames by where the kernel or the sink saw them go.
+type Drops struct {
+	LBRx  uint64 // lb0 rx_dropped: the forwarder side's receive ring (veth) was full
+	LBTx  uint64 // lb0 tx_dropped: gen0's receive ring was full when lb0 sent
+	GenRx uint64 // gen0 rx_dropped (includes what its XDP program could not redirect to the sink)
+	Sink  uint64 // the sink's socket (rx ring full, fill ring empty): also in GenRx, so not added
+}
+
+// Where says, for a run that lost lost frames, which share each place
+// accounts for; the rest was lost inside the forwarder (its own rings,
+// or a verdict).
+func (d Drops) Where(lost uint64) string {
+	if lost == 0 {
+		return "none"
+	}
+	var parts []string
+	acc := uint64(0)
+	for _, p := range []struct {
+		n    uint64
+		name string
+	}{{d.LBRx, "lb0 rx"}, {d.LBTx, "lb0→gen0"}, {max(d.GenRx, d.Sink), "gen0 rx/sink"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", p.name, 100*float64(p.n)/float64(lost)))
+			acc += p.n
+		}
+	}
+	if acc < lost {
+		parts = append(parts, fmt.Sprintf("forwarder %.0f%%", 100*float64(lost-acc)/float64(lost)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (l *Lab) drops() Drops {
+	read := func(ns, dev, name string) uint64 {
+		out, err := In(ns, "cat", "/sys/class/net/"+dev+"/statistics/"+name)
+		if err != nil {
+			return 0
+		}
+		v, _ := strconv.ParseUint(strings.TrimSpace(out), 10, 64)
+		return v
+	}
+	return Drops{LBRx: read(l.LBNS(), "lb0", "rx_dropped"), LBTx: read(l.LBNS(), "lb0", "tx_dropped"),
+		GenRx: read(l.GenNS(), "gen0", "rx_dropped")}
 }
 
 // RunGen runs `railbench gen --json` in the generator namespace while fwd
@@ -183,9 +238,10 @@ type Measurement struct {
 func RunGen(o CompareOpts, lab *Lab, fwd *Forwarder, form string, rate float64) (Measurement, error) {
 	var m Measurement
 	args := []string{"netns", "exec", lab.GenNS(), o.Railbench, "gen", "--json", "--quiet",
-		"--dev", "gen0", "--cpu", strconv.Itoa(o.GenCPU), "--napi-cpu", strconv.Itoa(o.GenCPU),
+		"--dev", "gen0", "--cpu", strconv.Itoa(o.GenCPU), "--napi-cpu", strconv.Itoa(o.GenNAPICPU),
 		"--form", form, "--size", strconv.Itoa(o.Size), "--flows", strconv.Itoa(o.Flows),
 		"--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", o.Duration.String()}
+	d0 := lab.drops()
 	cmd := exec.Command("ip", args...)
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
@@ -232,6 +288,8 @@ func RunGen(o CompareOpts, lab *Lab, fwd *Forwarder, form string, rate float64) 
 	if err := json.Unmarshal([]byte(stdout.String()), &m.Report); err != nil {
 		return m, fmt.Errorf("bench: railbench gen output: %v\n%s", err, stdout.String())
 	}
+	d1 := lab.drops()
+	m.Drops = Drops{LBRx: d1.LBRx - d0.LBRx, LBTx: d1.LBTx - d0.LBTx, GenRx: d1.GenRx - d0.GenRx, Sink: m.Report.SinkDrops}
 	return m, nil
 }
 
@@ -250,7 +308,7 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, o.FwdCPU)), 0o644); err != nil {
 			return nil, "", err
 		}
-		f, err = StartForwarder(lb, "msg=attached", o.Raild, "run", "--config", cfg)
+		f, err = StartForwarder(lb, "msg=attached", append([]string{o.Raild, "run", "--config", cfg}, o.RaildArgs...)...)
 	case "asavie/xdp":
 		cfg := filepath.Join(dir, "lab.yaml")
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, o.FwdCPU)), 0o644); err != nil {
@@ -259,6 +317,8 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 		f, err = StartForwarder(lb, "attached", o.Asavie, "--config", cfg, "--cpu", strconv.Itoa(o.FwdCPU))
 	case "xdp_tx":
 		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0")
+	case "loopback":
+		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0", "--bounce")
 	case "kernel":
 		form = "plain"
 		for _, c := range [][]string{
@@ -273,7 +333,7 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 		}
 		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0", "--pass")
 	default:
-		return nil, "", fmt.Errorf("bench: unknown forwarder %q (raild, asavie/xdp, xdp_tx, kernel)", name)
+		return nil, "", fmt.Errorf("bench: unknown forwarder %q (raild, asavie/xdp, xdp_tx, kernel, loopback)", name)
 	}
 	if err != nil {
 		return nil, "", err
@@ -296,8 +356,9 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 
 // MeasureRow measures one forwarder: the offered rate that gets the most
 // frames through (a ladder of short runs), then Repeat runs there (max
-// pps, CPU), then Repeat runs at 50 % and 90 % of the median maximum
-// (loss, latency).
+// pps, CPU per packet at saturation, where the loss went), then Repeat
+// runs at the common rate (CPU per packet at the same load for every row)
+// and at 50 % and 90 % of the median maximum (loss, latency).
 func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 	row := Row{Name: name}
 	dir, err := os.MkdirTemp("", "railbench-compare-")
@@ -315,39 +376,50 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 	defer f.Stop()
 	logm := func(phase string, m Measurement) {
 		r := m.Report
-		fmt.Fprintf(o.Log, "  %-11s %-8s sent %9.0f pps  fwd %9.0f pps  loss %6.2f%%  p50 %7.1fµs p99 %8.1fµs  fwd cpu %.2f cores\n",
-			name, phase, r.SentPPS(), r.ReceivedPPS(), 100*r.LossRatio(), r.Latency.P50, r.Latency.P99, m.CPU.Seconds()/m.Window.Seconds())
+		fmt.Fprintf(o.Log, "  %-11s %-8s sent %9.0f pps  fwd %9.0f pps  loss %6.2f%% (%s)  p50 %7.1fµs p99 %8.1fµs  fwd cpu %.2f cores\n",
+			name, phase, r.SentPPS(), r.ReceivedPPS(), 100*r.LossRatio(), m.Drops.Where(r.Lost()), r.Latency.P50, r.Latency.P99, m.CPU.Seconds()/m.Window.Seconds())
+	}
+	run := func(oo CompareOpts, rate float64) (Measurement, bool) {
+		m, err := RunGen(oo, lab, f, form, rate)
+		if err != nil {
+			row.Err = firstLine(err)
+			fmt.Fprintln(o.Log, err)
+			return m, false
+		}
+		return m, true
 	}
 	// Find the offered rate at which the most frames come back: a flood
 	// far above it only makes the receive side drop (on a veth the
-	// forwarded rate collapses), so climb a ladder of 1 s runs first.
-	best, bestPPS := 0.0, 0.0
+	// forwarded rate collapses), so climb a ladder of 1 s runs in steps
+	// of √2 until the forwarded rate falls clearly below the best seen,
+	// most of the offered load is lost, or the generator can't offer more.
+	// (The paced generator offers 75–95 % of the asked rate here, less
+	// under load: it stops the ladder only once asking for more no longer
+	// gets more sent.)
+	best, bestPPS, lastSent := 0.0, 0.0, 0.0
 	short := o
 	short.Duration = time.Second
-	for _, rate := range []float64{50e3, 100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6} {
-		if ctx.Err() != nil {
-			break
-		}
-		m, err := RunGen(short, lab, f, form, rate)
-		if err != nil {
-			row.Err = firstLine(err)
-			fmt.Fprintln(o.Log, err)
+	for rate := 50e3; rate <= 4e6 && ctx.Err() == nil; rate *= math.Sqrt2 {
+		m, ok := run(short, rate)
+		if !ok {
 			return row
 		}
 		logm("search", m)
-		got := m.Report.ReceivedPPS()
+		got, sent := m.Report.ReceivedPPS(), m.Report.SentPPS()
 		if got > bestPPS {
 			best, bestPPS = rate, got
 		}
-		if got < 0.5*m.Report.SentPPS() {
-			break // past the peak
+		if got < 0.8*bestPPS || got < 0.5*sent || sent < 1.1*lastSent {
+			break
 		}
+		lastSent = sent
 	}
+	row.Offered = best
+	var lost, sent uint64
+	var drops Drops
 	for i := 0; i < o.Repeat && ctx.Err() == nil; i++ {
-		m, err := RunGen(o, lab, f, form, best)
-		if err != nil {
-			row.Err = firstLine(err)
-			fmt.Fprintln(o.Log, err)
+		m, ok := run(o, best)
+		if !ok {
 			return row
 		}
 		logm("max", m)
@@ -358,13 +430,34 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 		if pps > 0 {
 			row.NsPkt = append(row.NsPkt, float64(m.CPU.Nanoseconds())/(pps*m.Window.Seconds()))
 		}
+		lost += m.Report.Lost()
+		sent += m.Report.Sent
+		drops.LBRx += m.Drops.LBRx
+		drops.LBTx += m.Drops.LBTx
+		drops.GenRx += m.Drops.GenRx
+		drops.Sink += m.Drops.Sink
+	}
+	if sent > 0 {
+		row.LossMax = float64(lost) / float64(sent)
+		row.LostAt = drops.Where(lost)
+	}
+	if o.CommonRate > 0 {
+		for i := 0; i < o.Repeat && ctx.Err() == nil; i++ {
+			m, ok := run(o, o.CommonRate)
+			if !ok {
+				return row
+			}
+			logm("common", m)
+			if pps := m.Report.ReceivedPPS(); pps > 0 {
+				row.NsPktCommon = append(row.NsPktCommon, float64(m.CPU.Nanoseconds())/(pps*m.Window.Seconds()))
+			}
+		}
 	}
 	max := row.MaxPPS.Median()
 	for _, frac := range []float64{0.5, 0.9} {
 		for i := 0; i < o.Repeat && ctx.Err() == nil && max > 0; i++ {
-			m, err := RunGen(o, lab, f, form, frac*max)
-			if err != nil {
-				row.Err = firstLine(err)
+			m, ok := run(o, frac*max)
+			if !ok {
 				return row
 			}
 			logm(fmt.Sprintf("@%.0f%%", 100*frac), m)

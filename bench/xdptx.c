@@ -63,6 +63,24 @@ int retarget(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+// bounce is the lab's ceiling (the loopback row): every IPv4 frame goes
+// straight back with XDP_TX, Ethernet addresses swapped, nothing else.
+SEC("xdp")
+int bounce(struct xdp_md *ctx)
+{
+	__u8 *data = (__u8 *)(long)ctx->data;
+	__u8 *end = (__u8 *)(long)ctx->data_end;
+	if (data + 14 > end)
+		return XDP_PASS;
+	if (data[12] != 0x08 || data[13] != 0x00)
+		return XDP_PASS;
+	__u8 mac[6];
+	__builtin_memcpy(mac, data, 6);
+	__builtin_memcpy(data, data + 6, 6);
+	__builtin_memcpy(data + 6, mac, 6);
+	return XDP_TX;
+}
+
 SEC("xdp")
 int pass(struct xdp_md *ctx)
 {

@@ -16,6 +16,7 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xdptxProgBounce     = "bounce"
 	xdptxProgPass       = "pass"
 	xdptxProgRetarget   = "retarget"
 	xdptxVarBackendAddr = "backend_addr"
@@ -64,6 +65,7 @@ type xdptxSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdptxProgramSpecs struct {
+	Bounce   *ebpf.ProgramSpec `ebpf:"bounce"`
 	Pass     *ebpf.ProgramSpec `ebpf:"pass"`
 	Retarget *ebpf.ProgramSpec `ebpf:"retarget"`
 }
@@ -120,12 +122,14 @@ type xdptxVariables struct {
 //
 // It can be passed to loadXdptxObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdptxPrograms struct {
+	Bounce   *ebpf.Program `ebpf:"bounce"`
 	Pass     *ebpf.Program `ebpf:"pass"`
 	Retarget *ebpf.Program `ebpf:"retarget"`
 }
 
 func (p *xdptxPrograms) Close() error {
 	return _XdptxClose(
+		p.Bounce,
 		p.Pass,
 		p.Retarget,
 	)

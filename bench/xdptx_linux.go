@@ -10,10 +10,18 @@ import (
 	"github.com/cilium/ebpf/link"
 )
 
-// AttachXDPTX attaches one of xdptx.c's programs to ifname in native mode:
-// retarget (GRE to local re-targeted to backend, XDP_TX) or, with pass,
-// the do-nothing XDP_PASS program. Closing the result detaches it.
-func AttachXDPTX(ifname string, local, backend netip.Addr, pass bool) (io.Closer, error) {
+// XDPTXProg selects one of xdptx.c's programs.
+type XDPTXProg int
+
+const (
+	Retarget XDPTXProg = iota // GRE to local re-targeted to backend, XDP_TX
+	Pass                      // XDP_PASS: the kernel forwards
+	Bounce                    // every IPv4 frame straight back (the lab's ceiling)
+)
+
+// AttachXDPTX attaches one of xdptx.c's programs to ifname in native mode.
+// Closing the result detaches it.
+func AttachXDPTX(ifname string, local, backend netip.Addr, which XDPTXProg) (io.Closer, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("bench: interface %s: %w", ifname, err)
@@ -40,8 +48,11 @@ func AttachXDPTX(ifname string, local, backend netip.Addr, pass bool) (io.Closer
 		return nil, fmt.Errorf("bench: load xdptx (needs root): %w", err)
 	}
 	prog := objs.Retarget
-	if pass {
+	switch which {
+	case Pass:
 		prog = objs.Pass
+	case Bounce:
+		prog = objs.Bounce
 	}
 	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index, Flags: link.XDPDriverMode})
 	if err != nil {

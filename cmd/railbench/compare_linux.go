@@ -35,11 +35,14 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	asavie := fs.String("asavie", "bin/asaviefwd", "asavie/xdp baseline binary (go build ./bench/asaviefwd)")
 	genCPU := fs.Int("gen-cpu", 0, "CPU for the generator/sink and gen0's NAPI thread")
 	fwdCPU := fs.Int("fwd-cpu", 1, "CPU for the forwarder under test and lb0's NAPI thread")
+	genNAPI := fs.Int("gen-napi-cpu", -1, "run gen0's NAPI as a thread pinned to this CPU (-1: softirq where raised; a threaded gen0 NAPI stalled for whole runs on Linux 6.18)")
 	duration := fs.Duration("duration", 2*time.Second, "length of each measurement")
 	repeat := fs.Int("repeat", 3, "repeats of each measurement (median and spread are reported)")
 	flows := fs.Int("flows", 1000, "inner flows")
 	size := fs.Int("size", 128, "frame size in bytes (GRE form; the plain frames of the kernel row are 24 bytes shorter)")
-	rows := fs.String("rows", "raild,asavie/xdp,xdp_tx,kernel", "forwarders to measure, in order")
+	rows := fs.String("rows", "raild,asavie/xdp,xdp_tx,kernel,loopback", "forwarders to measure, in order (loopback: every frame bounced straight back, the lab's ceiling)")
+	common := fs.Float64("common-rate", 20000, "offered pps at which every row's CPU per packet is also measured (0: skip)")
+	raildArgs := fs.String("raild-args", "--idle-spins 64 --idle-wait 1ms", "extra arguments for raild run (space-separated)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,17 +58,17 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	o := bench.CompareOpts{Prefix: *prefix, LabSh: *labSh, Railbench: self, Raild: *raild, Asavie: *asavie,
-		GenCPU: *genCPU, FwdCPU: *fwdCPU, Duration: *duration, Repeat: *repeat, Flows: *flows, Size: *size,
-		Rows: strings.Split(*rows, ","), Log: stderr}
+		GenCPU: *genCPU, FwdCPU: *fwdCPU, GenNAPICPU: *genNAPI, Duration: *duration, Repeat: *repeat, Flows: *flows, Size: *size,
+		Rows: strings.Split(*rows, ","), RaildArgs: strings.Fields(*raildArgs), CommonRate: *common, Log: stderr}
 	lab := &bench.Lab{Prefix: *prefix, LabSh: *labSh}
 	defer lab.Down()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	c := &bench.Comparison{Name: *name, Machine: bench.Machine(),
+	c := &bench.Comparison{Name: *name, Machine: bench.Machine(), CommonRate: *common,
 		Command: "railbench compare " + strings.Join(args, " "),
-		Traffic: fmt.Sprintf("%d-byte GRE-in IPv4/TCP frames (plain %d-byte inner packets for the kernel row) over %d flows, %v per measurement, %d repeats; generator+sink on CPU %d, forwarder on CPU %d",
-			*size, *size-24, *flows, *duration, *repeat, *genCPU, *fwdCPU)}
+		Traffic: fmt.Sprintf("%d-byte GRE-in IPv4/TCP frames (plain %d-byte inner packets for the kernel row) over %d flows, %v per measurement, %d repeats; generator+sink on CPU %d (gen0 NAPI: %s), forwarder and lb0's NAPI thread on CPU %d; raild run %s",
+			*size, *size-24, *flows, *duration, *repeat, *genCPU, napiWhere(*genNAPI), *fwdCPU, *raildArgs)}
 	start := time.Now()
 	for _, r := range o.Rows {
 		if ctx.Err() != nil {
@@ -145,4 +148,11 @@ func notes(c *bench.Comparison) []string {
 		}
 	}
 	return out
+}
+
+func napiWhere(cpu int) string {
+	if cpu < 0 {
+		return "softirq where raised"
+	}
+	return fmt.Sprintf("thread on CPU %d", cpu)
 }
