@@ -36,8 +36,10 @@ shellcheck:
 	shellcheck $(SHELL_SCRIPTS) && echo "shellcheck: $(SHELL_SCRIPTS) clean"
 
 # The whole thing in the veth lab: see tools/demo.sh --help.
+# Both stages: real clients through the VIP to nginx backends (DSR), then
+# synthetic GRE traffic from trafgen with the packet counts and rates.
 demo:
-	tools/demo.sh
+	tools/demo.sh --gre
 
 # Regenerates the XDP steering program's Go bindings (needs clang-14, libbpf-dev).
 generate:
