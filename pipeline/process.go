@@ -87,7 +87,8 @@ type flow struct {
 	fragID   uint32 // fragment identification (IPv4 or IPv6)
 	inner    int    // the inner packet is buf[inner:end]
 	end      int
-	hl       int // the inner IPv4 header length (for ICMP quotes)
+	hl       int    // the inner IPv4 header length (for ICMP quotes)
+	hash     uint64 // the flow hash, once computed (IPv6 flow labels)
 }
 
 // process is the general path: every frame the fast path declines.
@@ -226,6 +227,7 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		}
 	} else {
 		h := flowHash(fl.key, s.k0, s.k1)
+		fl.hash = h
 		e, at := w.ct.lookup(h, &fl.key, w.now)
 		if fl.proto == header.ProtoTCP && fl.tcpFlags&(tcpSYN|tcpACK) == tcpSYN {
 			// A SYN opens a new connection, even on a tuple the table still
@@ -238,7 +240,14 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		if e != nil {
 			if bi = svc.find(e.backend, e.tag); bi != maglev.NoBackend && svc.backends[bi].healthy {
 				e.backend = bi
-				w.ct.seen(e, fl.key.proto(), fl.tcpFlags, w.now)
+				if e.state == ctEstablished && fl.tcpFlags&(tcpFIN|tcpRST) == 0 {
+					// Established and staying so: just push the deadline.
+					if d := w.now + w.ct.timeout(ctEstablished, fl.proto); d != e.deadline {
+						e.deadline = d
+					}
+				} else {
+					w.ct.seen(e, fl.key.proto(), fl.tcpFlags, w.now)
+				}
 				w.hits++
 				goto chosen
 			}
@@ -306,9 +315,14 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 	} else {
 		eth[12], eth[13] = 0x86, 0xdd
 		oh := (*[EncapLen6]byte)(o[header.EthernetLen:])
-		*oh = bk.hdr
+		// Fixed-size pieces: a 44-byte array copy is a memmove call.
+		*(*[32]byte)(oh[0:32]) = *(*[32]byte)(bk.hdr[0:32])
+		*(*[12]byte)(oh[32:44]) = *(*[12]byte)(bk.hdr[32:44])
 		// The flow label spreads flows over ECMP paths towards the backends.
-		be.PutUint32(oh[0:], 6<<28|uint32(flowHash(fl.key, s.k0, s.k1))&0xfffff)
+		if fl.hash == 0 { // later fragments are not hashed on the way here
+			fl.hash = flowHash(fl.key, s.k0, s.k1)
+		}
+		be.PutUint32(oh[0:], 6<<28|uint32(fl.hash)&0xfffff)
 		be.PutUint16(oh[4:], uint16(header.GREMinLen+innerLen))
 		be.PutUint16(oh[42:], greProto)
 	}
