@@ -63,6 +63,12 @@ services:
       - address: 10.1.0.13
 `
 
+// labConfigIn is labConfig for a forwarder on cpu, with its admin socket in
+// dir: another raild may be running on the machine with the default one.
+func labConfigIn(dir string, cpu int) string {
+	return fmt.Sprintf(labConfig, cpu) + fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "raild.sock"))
+}
+
 // Lab is a running tools/lab.sh lab.
 type Lab struct {
 	Prefix, LabSh string
@@ -305,7 +311,7 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 	switch name {
 	case "raild":
 		cfg := filepath.Join(dir, "lab.yaml")
-		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(labConfig, o.FwdCPU)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(labConfigIn(dir, o.FwdCPU)), 0o644); err != nil {
 			return nil, "", err
 		}
 		f, err = StartForwarder(lb, "msg=attached", append([]string{o.Raild, "run", "--config", cfg}, o.RaildArgs...)...)
