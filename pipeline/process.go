@@ -51,14 +51,6 @@ var be = binary.BigEndian
 // Process allocates nothing, takes no locks and makes no calls through
 // interfaces; it is the one function replay, the live worker and the
 // benchmarks share.
-func (w *Worker) Process(p *Packet) Result {
-	r, ok := w.processFast(p)
-	if !ok {
-		r = w.process(p)
-	}
-	w.reasons[r.Reason]++
-	return r
-}
 
 // fastLen is the prefix of a canonical GRE-in frame the fast path reads:
 // Ethernet, a 20-byte outer IPv4, a 4-byte GRE, a 20-byte inner IPv4 and
@@ -107,95 +99,103 @@ func (w *Worker) process(p *Packet) Result {
 // packet that would change the table — it declines (false) before touching
 // anything, and processGeneral, which decides the same way
 // (TestFastPathMatchesGeneral), does the work.
-func (w *Worker) processFast(p *Packet) (Result, bool) {
-	buf, off, n := p.Buf, p.Off, p.Len
-	if n < fastLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) || w.generalOnly {
-		return Result{}, false
-	}
-	s := w.snap
-	f := (*[fastLen]byte)(buf[off:])
-	otl := int(be.Uint16(f[16:]))
-	itl := int(be.Uint16(f[40:]))
-	proto := f[47]
-	if be.Uint32(f[12:])>>8 != 0x08_00_45 || f[23] != header.ProtoGRE ||
-		be.Uint32(f[30:]) != s.local || be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
-		be.Uint32(f[34:]) != header.EtherTypeIPv4 || f[38] != 0x45 ||
-		be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
-		(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
-		otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n ||
-		(s.mtu != 0 && otl > s.mtu) {
-		return Result{}, false
-	}
-	var flags uint8
-	if proto == header.ProtoTCP && itl >= header.IPv4MinLen+14 {
-		flags = buf[off+outerLen+header.IPv4MinLen+13]
-		if flags&(tcpFIN|tcpRST|tcpSYN) != 0 {
-			return Result{}, false // a state change: the general path
+func (w *Worker) Process(p *Packet) Result {
+	{ // the fast path: every decline jumps to general
+		buf, off, n := p.Buf, p.Off, p.Len
+		if n < fastLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) || w.generalOnly {
+			goto general
 		}
-	}
-	ports := be.Uint32(f[58:])
-	dstLo := v4Mapped | uint64(be.Uint32(f[54:]))
-	pp := portProto(uint16(ports), proto)
-	sl := &s.svcSlots[slotHash(addr128{0, dstLo}, pp)&s.svcMask]
-	if sl.pp != pp || sl.vip.lo != dstLo || sl.vip.hi != 0 {
-		return Result{}, false
-	}
-	svc := sl.svc
-	// The connection, by the key's words (see flowHashWords).
-	src := be.Uint32(f[50:])
-	srcLo := v4Mapped | uint64(src)
-	rest := uint64(ports)<<8 | uint64(proto)
-	addrs := uint64(src)<<32 | dstLo&0xffffffff
-	b := &w.ct.buckets[uint32(flowHashWords(0, srcLo, 0, dstLo, rest, s.k0, s.k1))&w.ct.bucketMask]
-	var e *ctMeta
-	for i := range b {
-		if c := &b[i]; c.key.addrs == addrs && c.key.rest == rest && c.deadline >= w.now {
-			e = &c.ctMeta
-			break
+		s := w.snap
+		f := (*[fastLen]byte)(buf[off:])
+		otl := int(be.Uint16(f[16:]))
+		itl := int(be.Uint16(f[40:]))
+		proto := f[47]
+		if be.Uint32(f[12:])>>8 != 0x08_00_45 || f[23] != header.ProtoGRE ||
+			be.Uint32(f[30:]) != s.local || be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+			be.Uint32(f[34:]) != header.EtherTypeIPv4 || f[38] != 0x45 ||
+			be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+			(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
+			otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n ||
+			(s.mtu != 0 && otl > s.mtu) {
+			goto general
 		}
-	}
-	if e == nil {
-		return Result{}, false
-	}
-	bi := e.backend
-	if e.state != ctEstablished || int(bi) >= len(svc.backends) {
-		return Result{}, false
-	}
-	bk := &svc.backends[bi]
-	if bk.tag != e.tag || !bk.healthy || bk.v6 || s.nextHop == NextHopBackend {
-		return Result{}, false
+		var flags uint8
+		if proto == header.ProtoTCP && itl >= header.IPv4MinLen+14 {
+			flags = buf[off+outerLen+header.IPv4MinLen+13]
+			if flags&(tcpFIN|tcpRST|tcpSYN) != 0 {
+				goto general // a state change
+			}
+		}
+		ports := be.Uint32(f[58:])
+		dstLo := v4Mapped | uint64(be.Uint32(f[54:]))
+		pp := portProto(uint16(ports), proto)
+		sl := &s.svcSlots[slotHash(addr128{0, dstLo}, pp)&s.svcMask]
+		if sl.pp != pp || sl.vip.lo != dstLo || sl.vip.hi != 0 {
+			goto general
+		}
+		svc := sl.svc
+		// The connection, by the key's words (see flowHashWords).
+		src := be.Uint32(f[50:])
+		srcLo := v4Mapped | uint64(src)
+		rest := uint64(ports)<<8 | uint64(proto)
+		addrs := uint64(src)<<32 | dstLo&0xffffffff
+		b := &w.ct.buckets[uint32(flowHashWords(0, srcLo, 0, dstLo, rest, s.k0, s.k1))&w.ct.bucketMask]
+		var e *ctMeta
+		for i := range b {
+			if c := &b[i]; c.key.addrs == addrs && c.key.rest == rest && c.deadline >= w.now {
+				e = &c.ctMeta
+				break
+			}
+		}
+		if e == nil {
+			goto general
+		}
+		bi := e.backend
+		if e.state != ctEstablished || int(bi) >= len(svc.backends) {
+			goto general
+		}
+		bk := &svc.backends[bi]
+		if bk.tag != e.tag || !bk.healthy || bk.v6 || s.nextHop == NextHopBackend {
+			goto general
+		}
+
+		// Committed: from here on the packet is forwarded.
+		to := w.ct.udpTimeout
+		if proto == header.ProtoTCP {
+			to = w.ct.tcpTimeout
+		}
+		if d := w.now + to; d != e.deadline {
+			e.deadline = d
+		}
+		w.hits++
+		macs := *(*[12]byte)(f[:12]) // the ingress MACs, before the rewrite overwrites them
+		if s.nextHop == NextHopIngress {
+			*(*[6]byte)(f[0:6]) = *(*[6]byte)(macs[6:12])
+		} else {
+			*(*[6]byte)(f[0:6]) = s.hopMAC
+		}
+		*(*[6]byte)(f[6:12]) = *(*[6]byte)(macs[0:6])
+		*(*[16]byte)(f[14:30]) = *(*[16]byte)(bk.hdr[0:16])
+		*(*[8]byte)(f[30:38]) = *(*[8]byte)(bk.hdr[16:24])
+		id, df := be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF
+		be.PutUint16(f[16:], uint16(otl))
+		be.PutUint16(f[18:], id)
+		be.PutUint16(f[20:], df)
+		sum := bk.sum + uint32(otl) + uint32(id) + uint32(df)
+		sum = sum&0xffff + sum>>16
+		sum = sum&0xffff + sum>>16
+		be.PutUint16(f[24:], ^uint16(sum))
+		be.PutUint16(f[36:], header.EtherTypeIPv4)
+		p.Len = header.EthernetLen + otl
+		w.countBackend(bk.id)
+		w.reasons[ReasonNone]++
+		return Result{Verdict: Tx, Service: sl.idx, Backend: bi}
 	}
 
-	// Committed: from here on the packet is forwarded.
-	to := w.ct.udpTimeout
-	if proto == header.ProtoTCP {
-		to = w.ct.tcpTimeout
-	}
-	if d := w.now + to; d != e.deadline {
-		e.deadline = d
-	}
-	w.hits++
-	macs := *(*[12]byte)(f[:12]) // the ingress MACs, before the rewrite overwrites them
-	if s.nextHop == NextHopIngress {
-		*(*[6]byte)(f[0:6]) = *(*[6]byte)(macs[6:12])
-	} else {
-		*(*[6]byte)(f[0:6]) = s.hopMAC
-	}
-	*(*[6]byte)(f[6:12]) = *(*[6]byte)(macs[0:6])
-	*(*[16]byte)(f[14:30]) = *(*[16]byte)(bk.hdr[0:16])
-	*(*[8]byte)(f[30:38]) = *(*[8]byte)(bk.hdr[16:24])
-	id, df := be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF
-	be.PutUint16(f[16:], uint16(otl))
-	be.PutUint16(f[18:], id)
-	be.PutUint16(f[20:], df)
-	sum := bk.sum + uint32(otl) + uint32(id) + uint32(df)
-	sum = sum&0xffff + sum>>16
-	sum = sum&0xffff + sum>>16
-	be.PutUint16(f[24:], ^uint16(sum))
-	be.PutUint16(f[36:], header.EtherTypeIPv4)
-	p.Len = header.EthernetLen + otl
-	w.countBackend(bk.id)
-	return Result{Verdict: Tx, Service: sl.idx, Backend: bi}, true
+general:
+	r := w.process(p)
+	w.reasons[r.Reason]++
+	return r
 }
 
 // processGeneral follows docs/verdicts.md for any frame.
