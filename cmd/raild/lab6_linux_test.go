@@ -3,10 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,19 +22,7 @@ var (
 )
 
 func labConfig6(t *testing.T) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "interface: %s\nlocal_address: %s\nlocal_address6: %s\nmetrics_address: %s\nconntrack:\n  entries_per_core: 65536\n", lbIf, lbAddr, lbAddr6, labMetrics)
-	fmt.Fprintf(&b, "services:\n  - name: web6\n    vip: %s\n    port: 80\n    protocol: tcp\n    table_size: 251\n    backends:\n", labVIP6)
-	for _, a := range labBackends6 {
-		fmt.Fprintf(&b, "      - address: %s\n", a)
-	}
-	dir := t.TempDir()
-	fmt.Fprintf(&b, "api:\n  socket: %s\n", filepath.Join(dir, "raild.sock"))
-	p := filepath.Join(dir, "lab6.yaml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeLabConfig(t, "local_address6: "+lbAddr6.String()+"\n", "web6", labVIP6.String(), 251, labBackends6)
 }
 
 // TestLabForwardsIPv6: IPv6 client flows, tunnelled in GRE over IPv4 and

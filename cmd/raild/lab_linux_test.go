@@ -129,17 +129,22 @@ func raildBinary(t *testing.T) string {
 const labMetrics = "127.0.0.1:9790"
 
 func labConfig(t *testing.T) string {
+	return writeLabConfig(t, "", "web", labVIP.String(), 65537, labBackends)
+}
+
+// writeLabConfig writes a configuration for raild on the lab's lb link with
+// one TCP service on port 80 and its own admin socket (tests in other
+// packages may run a raild at the same time); extra is more top-level keys.
+func writeLabConfig(t *testing.T, extra, name, vip string, tableSize int, backends []string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "interface: %s\nlocal_address: %s\nmetrics_address: %s\nzero_copy: auto\nconntrack:\n  entries_per_core: 65536\n", lbIf, lbAddr, labMetrics)
-	fmt.Fprintf(&b, "services:\n  - name: web\n    vip: %s\n    port: 80\n    protocol: tcp\n    table_size: 65537\n    backends:\n", labVIP)
-	for _, a := range labBackends {
+	fmt.Fprintf(&b, "interface: %s\nlocal_address: %s\n%smetrics_address: %s\nconntrack:\n  entries_per_core: 65536\n", lbIf, lbAddr, extra, labMetrics)
+	fmt.Fprintf(&b, "services:\n  - name: %s\n    vip: %s\n    port: 80\n    protocol: tcp\n    table_size: %d\n    backends:\n", name, vip, tableSize)
+	for _, a := range backends {
 		fmt.Fprintf(&b, "      - address: %s\n", a)
 	}
 	dir := t.TempDir()
-	// Each daemon gets its own admin socket: tests in other packages may
-	// run a raild at the same time.
 	fmt.Fprintf(&b, "api:\n  socket: %s\n", filepath.Join(dir, "raild.sock"))
-	p := filepath.Join(dir, "lab.yaml")
+	p := filepath.Join(dir, "rail.yaml")
 	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
