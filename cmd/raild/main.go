@@ -66,8 +66,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 func flags(name string, args []string, stderr io.Writer, def func(*flag.FlagSet)) bool {
 	fs := flag.NewFlagSet("raild "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// A bad flag is one line naming it (the flag package prints it); the
+	// flags are listed only when asked for with -h.
+	fs.Usage = func() {}
 	def(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "usage: raild %s [flags]\n", name)
+			fs.PrintDefaults()
+		}
 		return false
 	}
 	if fs.NArg() > 0 {
