@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -278,7 +279,10 @@ func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("api.socket %s exists and is not a socket: name a free path", path)
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("api.socket %s: another process is serving it (is raild already running?)", path)
@@ -287,7 +291,10 @@ func listenUnix(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("api.socket: removing the stale %s: %w", path, err)
 		}
 	}
+	// The socket is created 0600 from the start: no moment with a wider mode.
+	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}

@@ -20,7 +20,8 @@ import (
 // first check decides at once, after which Fall consecutive failures take
 // it down and Rise consecutive successes bring it back.
 type Checker struct {
-	set func(service string, addr netip.Addr, up bool) bool
+	set func(ctx context.Context, service string, addr netip.Addr, up bool) bool
+	wg  sync.WaitGroup
 	log *slog.Logger
 
 	mu      sync.Mutex
@@ -33,8 +34,11 @@ type target struct {
 	cancel context.CancelFunc
 }
 
-// NewChecker returns a checker that reports to set.
-func NewChecker(set func(service string, addr netip.Addr, up bool) bool, log *slog.Logger) *Checker {
+// NewChecker returns a checker that reports to set. set gets the checking
+// loop's context: a loop that has been cancelled (its backend removed or
+// its check changed) may still be reporting, and set must drop the verdict
+// if ctx is done once it holds its own lock (State.SetHealth does).
+func NewChecker(set func(ctx context.Context, service string, addr netip.Addr, up bool) bool, log *slog.Logger) *Checker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -71,19 +75,25 @@ func (c *Checker) Reconcile(_ *Config, svcs []Service) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		c.targets[ref] = &target{spec: spec, cancel: cancel}
-		go c.loop(ctx, ref, spec)
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.loop(ctx, ref, spec)
+		}()
 	}
 }
 
-// Stop ends every check.
+// Stop ends every check and waits for the checks under way to finish
+// (at most a check's timeout), so that none reports after Stop.
 func (c *Checker) Stop() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.stopped = true
 	for ref, t := range c.targets {
 		t.cancel()
 		delete(c.targets, ref)
 	}
+	c.mu.Unlock()
+	c.wg.Wait()
 }
 
 // loop checks one backend every interval until ctx ends.
@@ -104,7 +114,7 @@ func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 			if ok {
 				state = up
 			}
-			c.report(ref, ok, err)
+			c.report(ctx, ref, ok, err)
 		case ok == (state == up):
 			streak = 0
 		default:
@@ -114,7 +124,7 @@ func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 				if ok {
 					state = up
 				}
-				c.report(ref, ok, err)
+				c.report(ctx, ref, ok, err)
 			}
 		}
 		select {
@@ -125,11 +135,11 @@ func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 	}
 }
 
-func (c *Checker) report(ref healthRef, up bool, err error) {
+func (c *Checker) report(ctx context.Context, ref healthRef, up bool, err error) {
 	if !up {
 		c.log.Warn("health check failed", "service", ref.service, "backend", ref.addr, "err", err)
 	}
-	c.set(ref.service, ref.addr, up)
+	c.set(ctx, ref.service, ref.addr, up)
 }
 
 // Check runs one health check of spec against addr; nil means up.

@@ -19,7 +19,7 @@ type recorder struct {
 	at    map[netip.Addr]time.Time
 }
 
-func (r *recorder) set(_ string, a netip.Addr, up bool) bool {
+func (r *recorder) set(_ context.Context, _ string, a netip.Addr, up bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, ok := r.state[a]; ok && old == up {

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -8,6 +9,7 @@ import (
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -84,7 +86,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		// rx counts what reached the worker; frames the XDP program passed
 		// are in rail_pass_packets_total only.
 		metrics.WriteCounterUint64(w, "rail_rx_packets_total{"+lq+"}", st.Packets())
-		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Reasons[pipeline.ReasonNone].Load()+st.Reasons[pipeline.ICMPTooBig].Load()-st.TxRingFull.Load())
+		metrics.WriteCounterUint64(w, "rail_tx_packets_total{"+lq+"}", st.Transmitted())
 		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
 			if r.Verdict() == pipeline.Drop {
 				metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
@@ -214,11 +216,16 @@ func (m *Metrics) Serve(addr string) (*http.Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		// Render first, send after: the rendering takes the state's lock, and a
+		// slow scraper must never hold it (API calls, health changes and
+		// reloads wait on it).
+		var b bytes.Buffer
+		m.WritePrometheus(&b)
+		metrics.WriteProcessMetrics(&b)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		m.WritePrometheus(w)
-		metrics.WriteProcessMetrics(w)
+		w.Write(b.Bytes())
 	})
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	go srv.Serve(ln)
 	return srv, nil
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -242,8 +243,19 @@ func (s *State) packetsByID(id uint32) uint64 {
 // SetHealth records a health check's verdict; a change rebuilds only that
 // service's table. It reports whether the state changed.
 func (s *State) SetHealth(service string, addr netip.Addr, up bool) bool {
+	return s.SetHealthFrom(context.Background(), service, addr, up)
+}
+
+// SetHealthFrom is SetHealth for a health-check loop with context ctx: a
+// verdict from a loop cancelled before it got here (its backend was
+// removed or re-added meanwhile) is dropped, so it cannot overwrite a newer
+// loop's.
+func (s *State) SetHealthFrom(ctx context.Context, service string, addr netip.Addr, up bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		return false
+	}
 	ref := healthRef{service, addr}
 	if old, ok := s.health[ref]; ok && old == up {
 		return false
@@ -349,6 +361,9 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
 	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
 	keep.Conntrack, keep.API, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.MTU
+	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
+		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
+	}
 	svcs := keepOrder(s.svcs, cloneServices(cfg.Services))
 	if err := s.apply(&keep, svcs); err != nil {
 		s.reloads[reloadFailed].Add(1)
@@ -389,6 +404,9 @@ func restartKeys(a, b *Config) []string {
 	add(a.MetricsAddress != b.MetricsAddress, "metrics_address")
 	add(a.Conntrack != b.Conntrack, "conntrack")
 	add(a.API != b.API, "api")
+	// The neighbour resolver runs only when raild starts with next_hop:
+	// kernel, so switching into or out of it takes a restart.
+	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")
 	return out
 }
 

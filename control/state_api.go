@@ -340,12 +340,13 @@ func (s *State) Stats() Stats {
 	for _, q := range s.queues {
 		p := q.Pipeline
 		c := CoreStats{Queue: q.Queue, CPU: q.CPU, RX: p.Packets(), Drops: map[string]uint64{}, Pass: map[string]uint64{}}
-		c.TX = p.Reasons[pipeline.ReasonNone].Load() - p.TxRingFull.Load()
+		c.TX = p.Transmitted()
 		for r := pipeline.Reason(1); r < pipeline.NumReasons; r++ {
 			if n := p.Reasons[r].Load(); n > 0 {
-				if r.Verdict() == pipeline.Drop {
+				switch r.Verdict() {
+				case pipeline.Drop:
 					c.Drops[r.String()] = n
-				} else {
+				case pipeline.Pass:
 					c.Pass[r.String()] = n
 				}
 			}

@@ -34,6 +34,12 @@ func (s *Stats) Packets() uint64 {
 	return n
 }
 
+// Transmitted returns the number of frames this worker put on its tx ring:
+// forwarded packets and ICMP too-big replies, less what the ring refused.
+func (s *Stats) Transmitted() uint64 {
+	return s.Reasons[ReasonNone].Load() + s.Reasons[ICMPTooBig].Load() - s.TxRingFull.Load()
+}
+
 // Worker is the per-core state of the data path: its connection table, its
 // counters and the snapshot it is processing the current batch with.
 // A Worker is used by one goroutine at a time.

@@ -162,6 +162,12 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer inf.Close()
+	if is, err := inf.Stat(); err == nil {
+		if ostat, err := os.Stat(out); err == nil && os.SameFile(is, ostat) {
+			fmt.Fprintf(stderr, "raild replay: --out %s is the input file\n", out)
+			return 1
+		}
+	}
 	outf, err := os.Create(out)
 	if err != nil {
 		fmt.Fprintf(stderr, "raild replay: %v\n", err)
@@ -186,6 +192,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
+		os.Remove(out) // no half-written output
 		if errors.Is(err, replay.ErrInput) {
 			fmt.Fprintf(stderr, "raild replay: %s: %v\n", in, err)
 		} else {

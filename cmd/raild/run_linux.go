@@ -85,6 +85,12 @@ type idlePolicy struct {
 }
 
 func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) (err error) {
+	// Signals are ours from the start: a SIGHUP sent while raild is still
+	// starting must not kill it, and a SIGTERM must still detach cleanly.
+	// They wait in the channel until the main loop below.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", cfg.Interface, err)
@@ -192,7 +198,11 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	defer srv.Shutdown(context.Background())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
 	log.Info("metrics", "address", "http://"+cfg.MetricsAddress+"/metrics")
 
 	for i, a := range plan {
@@ -214,9 +224,6 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(memoryLimit)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
 	for {
 		select {
 		case s := <-sig:
@@ -237,7 +244,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 // startControl starts the health checker and, for next_hop: kernel, the
 // neighbour resolver; both follow every change of the state.
 func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (stop func(), err error) {
-	checker := control.NewChecker(state.SetHealth, log)
+	checker := control.NewChecker(state.SetHealthFrom, log)
 	state.OnApply(checker.Reconcile)
 	if cfg.NextHop != control.NextHopKernel {
 		return checker.Stop, nil
@@ -270,7 +277,7 @@ func (n *node) close() {
 	}
 	for i, s := range n.socks {
 		st := n.loops[i].W.Stats()
-		n.log.Info("queue closed", "queue", n.plan[i].Queue, "rx", st.Packets(), "tx", st.Reasons[pipeline.ReasonNone].Load()-st.TxRingFull.Load())
+		n.log.Info("queue closed", "queue", n.plan[i].Queue, "rx", st.Packets(), "tx", st.Transmitted())
 		if err := s.Close(); err != nil {
 			n.log.Error("close", "queue", n.plan[i].Queue, "err", err)
 		}
