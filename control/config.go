@@ -34,9 +34,9 @@ const (
 const (
 	// MaxTableSize bounds a service's Maglev table (16 Mi entries).
 	MaxTableSize = 1 << 24
-	// MaxEntriesPerCore bounds the per-core connection table; it is the
-	// largest power of two that fits a uint32.
-	MaxEntriesPerCore = 1 << 31
+	// MaxEntriesPerCore bounds the per-core connection table: what
+	// pipeline.NewConntrack accepts (2^28 IPv4 entries, 8 GiB per core).
+	MaxEntriesPerCore = 1 << 28
 	// MinTimeout is the smallest conntrack timeout: entries are aged with
 	// one-second granularity.
 	MinTimeout = time.Second

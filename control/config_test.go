@@ -142,7 +142,7 @@ func TestParseProblems(t *testing.T) {
 		// Conntrack.
 		{"entries not power of two", head + "conntrack:\n  entries_per_core: 1000000\n", "3:21: conntrack.entries_per_core: 1000000 is not a power of two (try 1048576)", false},
 		{"entries zero", head + "conntrack:\n  entries_per_core: 0\n", "3:21: conntrack.entries_per_core: must be at least 1", false},
-		{"entries too large", head + "conntrack:\n  entries_per_core: 4294967296\n", "3:21: conntrack.entries_per_core: 4294967296 is too large (at most 2147483648)", false},
+		{"entries too large", head + "conntrack:\n  entries_per_core: 4294967296\n", "3:21: conntrack.entries_per_core: 4294967296 is too large (at most 268435456)", false},
 		{"duration no unit", head + "conntrack:\n  tcp_timeout: 3600\n", "3:16: conntrack.tcp_timeout: 3600 has no unit (e.g. 3600s)", false},
 		{"duration bad", head + "conntrack:\n  udp_timeout: soon\n", `3:16: conntrack.udp_timeout: "soon" is not a duration (e.g. 30s, 5m, 1h)`, false},
 		{"duration short", head + "conntrack:\n  udp_timeout: 500ms\n", "3:16: conntrack.udp_timeout: 500ms is too short (at least 1s)", false},

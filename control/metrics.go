@@ -92,7 +92,6 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 				metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="`+r.String()+`"}`, st.Reasons[r].Load())
 			}
 		}
-		metrics.WriteCounterUint64(w, "rail_drop_packets_total{"+lq+`,reason="tx_ring_full"}`, st.TxRingFull.Load())
 		// Packets answered with ICMP fragmentation-needed / packet-too-big
 		// instead of being forwarded (they are in rail_tx_packets_total).
 		metrics.WriteCounterUint64(w, "rail_icmp_too_big_sent_total{"+lq+"}", st.Reasons[pipeline.ICMPTooBig].Load())

@@ -351,9 +351,6 @@ func (s *State) Stats() Stats {
 				}
 			}
 		}
-		if n := p.TxRingFull.Load(); n > 0 {
-			c.Drops["tx_ring_full"] = n
-		}
 		st.Cores = append(st.Cores, c)
 	}
 	for _, sv := range s.svcs {

@@ -130,12 +130,14 @@ func pow2min(v, min uint32) uint32 {
 	return n
 }
 
+// secs is a timeout in whole seconds, at least 1 and at most 2^30 (34
+// years), so that now + timeout never wraps.
 func secs(d time.Duration) uint32 {
 	s := d / time.Second
 	if s < 1 {
 		return 1
 	}
-	return uint32(s)
+	return uint32(min(s, 1<<30))
 }
 
 // timeout is how long an entry in state may stay idle, in seconds.
@@ -239,6 +241,13 @@ func (c *Conntrack) insert(at ctSlot, key *flowKey, flags uint8, backend uint16,
 
 // victim chooses the way a new entry in state goes to, or -1.
 func (c *Conntrack) victim(m *[ctWays]*ctMeta, same *[ctWays]bool, state uint8, now uint32) int {
+	// The flow's own entry first, wherever it is: never two entries for
+	// one flow (a stale one would come back when the other ages out).
+	for i, e := range m {
+		if same[i] && e.deadline != 0 {
+			return i
+		}
+	}
 	oldNew, oldEst := -1, -1
 	for i, e := range m {
 		if e.deadline == 0 {

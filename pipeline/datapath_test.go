@@ -268,3 +268,65 @@ func TestConntrackStateTimeouts(t *testing.T) {
 	}
 
 }
+
+// A later fragment follows its first fragment even when the first matched
+// a service other than the VIP's default one for the protocol.
+func TestLaterFragmentFollowsANonDefaultService(t *testing.T) {
+	c := testConfig()
+	dns := c.Services[1] // 192.0.2.53, UDP, every port, backend 0
+	other := dns
+	other.Name, other.Port = "dns-alt", 5353
+	other.Backends = []BackendConfig{{Address: backends[1], Weight: 1, Healthy: true, ID: 30}}
+	// The port-specific service comes second in the file: the default UDP
+	// service of the VIP stays "dns".
+	c.Services = append(c.Services, other)
+	w := newTestWorker(t, c)
+	first := defaultInner()
+	first.proto, first.dst, first.dport = layers.IPProtocolUDP, dns.VIP, 5353
+	first.mf, first.df = true, false
+	later := first
+	later.mf, later.fragOffset = false, 3
+	r1 := w.Process(packetFor(frameWithID(t, first, false, 77)))
+	r2 := w.Process(packetFor(frameWithID(t, later, false, 77)))
+	if r1.Verdict != Tx || r2.Verdict != Tx || r1.Service != r2.Service || r1.Backend != r2.Backend {
+		t.Fatalf("first fragment %+v, later %+v: split", r1, r2)
+	}
+	if name := w.snap.ServiceName(r1.Service); name != "dns-alt" {
+		t.Fatalf("first fragment went to %q", name)
+	}
+}
+
+// A flow never has two entries: a SYN reusing a tuple replaces the old
+// entry in place even when an earlier way of the bucket is free, instead
+// of leaving the old one to come back when the new one ages out.
+func TestConntrackOneEntryPerFlow(t *testing.T) {
+	w := newTestWorker(t, testConfig())
+	s, t0 := w.snap, w.epoch
+	in := defaultInner()
+	send := func(at time.Duration, flags uint8) Result {
+		w.Begin(s, t0.Add(at))
+		f := greFrame(t, in, nil)
+		f[14+24+20+13] = flags
+		return w.Process(packetFor(f))
+	}
+	send(0, tcpSYN)
+	send(time.Second, tcpACK) // established
+	// Move the entry to way 1 and leave way 0 free.
+	var b *ctBucket4
+	for i := range w.ct.buckets {
+		if w.ct.buckets[i][0].deadline != 0 {
+			b = &w.ct.buckets[i]
+		}
+	}
+	b[1], b[0] = b[0], ctEntry4{}
+	send(2*time.Second, tcpSYN)
+	n := 0
+	for _, e := range b {
+		if e.deadline != 0 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d entries for one flow", n)
+	}
+}

@@ -23,8 +23,9 @@ type Loop struct {
 	IdleSpins int
 	IdleWait  time.Duration
 
-	rx [Batch]rings.Desc
-	tx [Batch]rings.Desc
+	rx  [Batch]rings.Desc
+	tx  [Batch]rings.Desc
+	txr [Batch]Result // what Process said of each tx descriptor
 }
 
 // Run polls until stop is set.
@@ -37,7 +38,9 @@ func (l *Loop) Run(stop *atomic.Bool) {
 		}
 		idle++
 		if l.IdleSpins > 0 && idle >= l.IdleSpins {
-			l.Sock.Wait(l.IdleWait)
+			if l.Sock.Wait(l.IdleWait) != nil {
+				time.Sleep(l.IdleWait) // poll(2) failing must not become a spin
+			}
 			idle = 0
 		}
 	}
@@ -61,8 +64,9 @@ func (l *Loop) Poll() int {
 		d := &l.rx[i]
 		buf, off := s.Frame(d.Addr)
 		p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
-		if w.Process(&p).Verdict == Tx {
+		if r := w.Process(&p); r.Verdict == Tx {
 			l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
+			l.txr[ntx] = r
 			ntx++
 		} else {
 			s.Recycle(d.Addr)
@@ -70,10 +74,10 @@ func (l *Loop) Poll() int {
 	}
 	if ntx > 0 {
 		sent := s.Transmit(l.tx[:ntx])
-		for _, d := range l.tx[sent:ntx] {
-			s.Recycle(d.Addr) // tx ring full: counted by the kernel as nothing; we count it as a drop below
+		for i := sent; i < ntx; i++ {
+			s.Recycle(l.tx[i].Addr) // the tx ring is full: a drop
+			w.untransmit(l.txr[i])
 		}
-		w.txRingFull += uint64(ntx - sent)
 	}
 	w.Flush()
 	return n

@@ -206,13 +206,18 @@ func (w *Worker) processGeneral(p *Packet) Result {
 	}
 	s := w.snap
 
-	// The service.
+	// The service, and for a later fragment the backend too: its first
+	// fragment's choice, else its VIP's default service by the 3-tuple.
 	vip := fl.key.dst
 	var sl *svcSlot
-	if fl.kind == kindLaterFrag {
-		sl = s.defaultService(vip, fl.proto)
-	} else if sl = s.lookupService(vip, fl.port, fl.proto); sl == nil && fl.kind == kindEcho {
-		sl = s.defaultService(vip, fl.proto)
+	var bi uint16
+	switch {
+	case fl.kind == kindLaterFrag:
+		sl, bi = w.laterFragment(s, &fl)
+	default:
+		if sl = s.lookupService(vip, fl.port, fl.proto); sl == nil && fl.kind == kindEcho {
+			sl = s.defaultService(vip, fl.proto)
+		}
 	}
 	if sl == nil {
 		return Result{Verdict: Pass, Reason: NoService}
@@ -220,9 +225,8 @@ func (w *Worker) processGeneral(p *Packet) Result {
 	svc := sl.svc
 
 	// The backend: the connection table first, then Maglev.
-	var bi uint16
 	if fl.kind == kindLaterFrag {
-		if bi = w.laterFragment(s, sl, &fl); bi == maglev.NoBackend {
+		if bi == maglev.NoBackend {
 			return Result{Verdict: Drop, Reason: NoBackend}
 		}
 	} else {
@@ -373,26 +377,33 @@ func (w *Worker) firstFragment(sl *svcSlot, fl *flow, bi uint16) {
 	*e = fragEntry{key: k, tag: sl.svc.backends[bi].tag, last: w.now, service: sl.idx, backend: bi}
 }
 
-// laterFragment picks the backend of a fragment without ports: its first
-// fragment's, when that came first and its backend is still usable; else
-// the choice by (source, destination, protocol).
-func (w *Worker) laterFragment(s *Snapshot, sl *svcSlot, fl *flow) uint16 {
+// laterFragment picks the service and backend of a fragment without
+// ports: its first fragment's, when that came first and its backend is
+// still usable; else the VIP's default service and the choice by (source,
+// destination, protocol). The service is nil when the destination has
+// none.
+func (w *Worker) laterFragment(s *Snapshot, fl *flow) (*svcSlot, uint16) {
 	k := fl.fragKey()
 	e := w.frags.slot(fragHash(k, s))
-	svc := sl.svc
-	if e.key == k && e.last != 0 && w.now-e.last <= fragTimeout && e.service == sl.idx &&
-		int(e.backend) < len(svc.backends) && svc.backends[e.backend].tag == e.tag && svc.backends[e.backend].healthy {
-		w.fragHits++
-		return e.backend
+	if e.key == k && e.last != 0 && w.now-e.last <= fragTimeout && int(e.service) < len(s.services) {
+		svc := &s.services[e.service]
+		if int(e.backend) < len(svc.backends) && svc.backends[e.backend].tag == e.tag && svc.backends[e.backend].healthy {
+			w.fragHits++
+			return svc.slot, e.backend
+		}
 	}
 	w.fragMisses++
+	sl := s.defaultService(fl.key.dst, fl.proto)
+	if sl == nil {
+		return nil, maglev.NoBackend
+	}
 	three := fl.key
 	three.rest = uint64(fl.proto)
-	bi := svc.table.Lookup(flowHash(three, s.k0, s.k1))
-	if int(bi) >= len(svc.backends) {
-		return maglev.NoBackend
+	bi := sl.svc.table.Lookup(flowHash(three, s.k0, s.k1))
+	if int(bi) >= len(sl.svc.backends) {
+		return sl, maglev.NoBackend
 	}
-	return bi
+	return sl, bi
 }
 
 // tooBig handles a packet whose encapsulation would exceed the MTU: an
@@ -403,6 +414,11 @@ func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, bk *backend, fl *fl
 	buf, off := p.Buf, p.Off
 	innerLen := fl.end - fl.inner
 	mtu := s.mtu - bk.hdrLen // what the client may send
+	if fl.kind == kindICMPError || fl.kind == kindLaterFrag {
+		// No ICMP error about an ICMP error, nor about a fragment other
+		// than the first (RFC 1122 3.2.2, RFC 4443 2.4).
+		return Result{Verdict: Drop, Reason: TooBig}
+	}
 	macs := *(*[12]byte)(buf[off:])
 	in := buf[fl.inner:fl.end]
 	if !fl.v6 {
@@ -447,7 +463,7 @@ func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, bk *backend, fl *fl
 	icmp := o[ethIPv6Len:]
 	icmp[0], icmp[1] = header.ICMPv6PacketTooBig, 0
 	be.PutUint16(icmp[2:], 0)
-	be.PutUint32(icmp[4:], uint32(mtu))
+	be.PutUint32(icmp[4:], uint32(max(mtu, 1280))) // below the IPv6 minimum would be ignored (RFC 8201)
 	// The ICMPv6 checksum covers a pseudo-header: addresses, length, next header.
 	pseudo := uint32(header.Checksum(vip[:], 0)) + uint32(header.Checksum(client[:], 0)) +
 		uint32(header.ICMPHeaderLen+quote) + header.ProtoICMPv6

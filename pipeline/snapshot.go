@@ -103,6 +103,7 @@ func addrOf(a netip.Addr) addr128 {
 }
 
 type service struct {
+	slot     *svcSlot // this service's slot in svcSlots
 	table    *maglev.Table
 	backends []backend
 	name     string
@@ -210,10 +211,10 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	s.svcMask, s.vipMask = uint32(n-1), uint32(n-1)
 	s.services = make([]service, len(c.Services))
 	for i, sc := range c.Services {
+		sc.VIP = sc.VIP.Unmap()
 		if !sc.VIP.IsValid() || sc.VIP.IsUnspecified() || sc.VIP == c.Local || sc.VIP == c.Local6 {
 			return nil, fmt.Errorf("service %q: VIP %v cannot be used", sc.Name, sc.VIP)
 		}
-		sc.VIP = sc.VIP.Unmap()
 		var old *maglev.Table
 		if p := prev.sameTable(sc, c.Seed); p != nil {
 			old = p
@@ -315,6 +316,7 @@ func (s *Snapshot) insertService(vip addr128, pp uint32, idx uint16) bool {
 		switch {
 		case sl.pp == 0:
 			*sl = svcSlot{vip: vip, pp: pp, svc: &s.services[idx], idx: idx}
+			s.services[idx].slot = sl
 			return true
 		case sl.vip == vip && sl.pp == pp:
 			return false

@@ -41,6 +41,7 @@ const (
 	NoHeadroom  // no room in the frame to prepend the outer headers
 	NoNeighbor  // next_hop kernel: the backend's next-hop MAC is not resolved yet
 	TooBig      // the encapsulated packet would exceed the interface MTU (and no ICMP reply is due)
+	TxRingFull  // forwarded by Process, but the tx ring had no room (counted by the worker loop)
 
 	// ICMPTooBig goes with Tx: instead of the packet, an ICMP
 	// fragmentation-needed (IPv4, DF set) or ICMPv6 packet-too-big reply
@@ -63,6 +64,7 @@ var reasonNames = [...]string{
 	NoHeadroom:  "no_headroom",
 	NoNeighbor:  "no_neighbor",
 	TooBig:      "too_big",
+	TxRingFull:  "tx_ring_full",
 	ICMPTooBig:  "icmp_too_big",
 }
 

@@ -14,7 +14,6 @@ type Stats struct {
 	ConntrackMiss  atomic.Uint64
 	ConntrackLive  atomic.Uint64
 	ConntrackSlots atomic.Uint64
-	TxRingFull     atomic.Uint64 // frames Process forwarded that the tx ring could not take
 	// Later fragments that found their first fragment's choice, and those
 	// that did not (they went by source, destination and protocol).
 	FragHits, FragMisses atomic.Uint64
@@ -35,9 +34,10 @@ func (s *Stats) Packets() uint64 {
 }
 
 // Transmitted returns the number of frames this worker put on its tx ring:
-// forwarded packets and ICMP too-big replies, less what the ring refused.
+// forwarded packets and ICMP too-big replies (frames the ring refused are
+// moved to the tx_ring_full drop reason).
 func (s *Stats) Transmitted() uint64 {
-	return s.Reasons[ReasonNone].Load() + s.Reasons[ICMPTooBig].Load() - s.TxRingFull.Load()
+	return s.Reasons[ReasonNone].Load() + s.Reasons[ICMPTooBig].Load()
 }
 
 // Worker is the per-core state of the data path: its connection table, its
@@ -55,7 +55,6 @@ type Worker struct {
 	backendCount [MaxBackendIDs]uint32
 	touched      []uint16
 	hits, misses uint64
-	txRingFull   uint64 // forwarded but the tx ring had no room: lost
 
 	frags                fragTable
 	fragHits, fragMisses uint64
@@ -71,7 +70,6 @@ type Worker struct {
 func NewWorker(ct *Conntrack) *Worker {
 	w := &Worker{
 		ct:      ct,
-		epoch:   time.Now(),
 		now:     1,
 		touched: make([]uint16, 0, MaxBackendIDs),
 		frags:   newFragTable(),
@@ -86,9 +84,33 @@ func (w *Worker) Stats() *Stats { return w.stats }
 
 // Begin starts a batch: it fixes the snapshot and the clock for the packets
 // that follow. Call it once per batch, not per packet.
+// The worker's clock starts at the first batch (replay passes capture
+// times, which may lie in the past) and never goes back: a clock or a pcap
+// that does just stands still.
 func (w *Worker) Begin(s *Snapshot, now time.Time) {
 	w.snap = s
-	w.now = uint32(now.Sub(w.epoch)/time.Second) + 1
+	if w.epoch.IsZero() {
+		w.epoch = now
+	}
+	d := now.Sub(w.epoch)
+	if d < 0 {
+		d = 0
+	}
+	if t := uint32(d/time.Second) + 1; t > w.now {
+		w.now = t
+	}
+}
+
+// untransmit takes back the counting of a frame Process forwarded but the
+// tx ring refused: it is a tx_ring_full drop, not a transmitted packet.
+func (w *Worker) untransmit(r Result) {
+	w.reasons[r.Reason]--
+	w.reasons[TxRingFull]++
+	if r.Reason == ReasonNone {
+		if id := w.snap.services[r.Service].backends[r.Backend].id; w.backendCount[id] > 0 {
+			w.backendCount[id]--
+		}
+	}
 }
 
 // Flush publishes the counters accumulated since the last Flush.
@@ -112,10 +134,6 @@ func (w *Worker) Flush() {
 	if w.misses != 0 {
 		st.ConntrackMiss.Add(w.misses)
 		w.misses = 0
-	}
-	if w.txRingFull != 0 {
-		st.TxRingFull.Add(w.txRingFull)
-		w.txRingFull = 0
 	}
 	if w.fragHits|w.fragMisses != 0 {
 		st.FragHits.Add(w.fragHits)
