@@ -129,12 +129,19 @@ func (r *Resolver) resolveAll(trigger bool) {
 	for a := range r.addrs {
 		addrs = append(addrs, a)
 	}
+	var forget []netip.Addr
 	for a := range r.known {
 		if !r.addrs[a] {
 			delete(r.known, a)
+			forget = append(forget, a)
 		}
 	}
 	r.mu.Unlock()
+	// A backend that is no longer in any service loses its MAC in the state
+	// too: if it comes back, it is resolved afresh, not sent to an old MAC.
+	for _, a := range forget {
+		r.set(a, header.MAC{}, false)
+	}
 	for _, a := range addrs {
 		mac, ok, problem := r.resolve(a, trigger)
 		r.mu.Lock()

@@ -384,6 +384,25 @@ func (s *State) Reload() (ReloadResult, error) {
 	if len(res.Restart) > 0 {
 		s.log.Warn("reload: changed keys take effect at the next start", "keys", strings.Join(res.Restart, ","))
 	}
+	// Backends the file removed forget their health: one that comes back is
+	// up until its first check, as a new one is.
+	present := map[healthRef]bool{}
+	for _, sv := range s.svcs {
+		for _, b := range sv.Backends {
+			present[healthRef{sv.Name, b.Address}] = true
+		}
+	}
+	for ref := range s.health {
+		if !present[ref] {
+			delete(s.health, ref)
+		}
+	}
+	// Empty lists are [], not null, for the API's clients.
+	for _, l := range []*[]string{&res.Rebuilt, &res.Discarded, &res.Restart, &res.Warnings} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
 	return res, nil
 }
 
