@@ -107,13 +107,19 @@ func (w *Worker) Process(p *Packet) Result {
 		}
 		s := w.snap
 		f := (*[fastLen]byte)(buf[off:])
-		otl := int(be.Uint16(f[16:]))
-		itl := int(be.Uint16(f[40:]))
-		proto := f[47]
-		if be.Uint32(f[12:])>>8 != 0x08_00_45 || f[23] != header.ProtoGRE ||
-			be.Uint32(f[30:]) != s.local || be.Uint16(f[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
-			be.Uint32(f[34:]) != header.EtherTypeIPv4 || f[38] != 0x45 ||
-			be.Uint16(f[44:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 ||
+		// Four 8-byte loads cover every header field the checks need:
+		// w0 = EtherType, version/IHL, TOS, total length, ID (bytes 12–19);
+		// w1 = flags/fragment, TTL, protocol, checksum, 2 bytes (20–27);
+		// w3 = GRE flags and protocol, inner version/IHL, TOS, length (34–41);
+		// w4 = inner ID, flags/fragment, TTL, protocol, checksum (42–49).
+		w0, w1 := be.Uint64(f[12:]), be.Uint64(f[20:])
+		w3, w4 := be.Uint64(f[34:]), be.Uint64(f[42:])
+		otl, itl := int(uint16(w0>>16)), int(uint16(w3))
+		proto := uint8(w4 >> 16)
+		const fragBits = header.IPv4FlagMF | header.IPv4FragOffset
+		if w0>>40 != 0x08_00_45 || uint8(w1>>32) != header.ProtoGRE || (w1>>48)&fragBits != 0 ||
+			w3>>24 != 0x00_00_08_00_45 || (w4>>32)&fragBits != 0 ||
+			be.Uint32(f[30:]) != s.local ||
 			(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
 			otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n ||
 			(s.mtu != 0 && otl > s.mtu) {
