@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -292,9 +291,9 @@ func listenUnix(path string) (net.Listener, error) {
 		}
 	}
 	// The socket is created 0600 from the start: no moment with a wider mode.
-	old := syscall.Umask(0o177)
+	restore := umask(0o177)
 	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
+	restore()
 	if err != nil {
 		return nil, fmt.Errorf("api.socket: %w", err)
 	}

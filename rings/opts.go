@@ -280,3 +280,11 @@ func (r PassReason) String() string {
 	}
 	return fmt.Sprintf("PassReason(%d)", uint8(r))
 }
+
+// PassCount is how many frames the steering program left to the kernel on
+// one queue, on one CPU, for one reason.
+type PassCount struct {
+	Queue, CPU int
+	Reason     PassReason
+	Packets    uint64
+}

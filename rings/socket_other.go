@@ -39,4 +39,6 @@ func (p *Steer) Register(queue int, s *Socket) error               { return ErrN
 func (p *Steer) Unregister(queue int) error                        { return ErrNotSupported }
 func (p *Steer) Attach(ifindex int, mode XDPMode) (XDPMode, error) { return 0, ErrNotSupported }
 func (p *Steer) Run(frame []byte) (redirect bool, err error)       { return false, ErrNotSupported }
+func (p *Steer) Classify(frame []byte) (PassReason, error)         { return 0, ErrNotSupported }
+func (p *Steer) PassCounts(queues []int) ([]PassCount, error)      { return nil, ErrNotSupported }
 func (p *Steer) Close() error                                      { return nil }

@@ -257,14 +257,6 @@ func (p *Steer) Classify(frame []byte) (PassReason, error) {
 	return PassReason(ret), nil
 }
 
-// PassCount is how many frames the steering program left to the kernel on
-// one queue, on one CPU, for one reason.
-type PassCount struct {
-	Queue, CPU int
-	Reason     PassReason
-	Packets    uint64
-}
-
 // PassCounts reads the program's per-CPU pass counters for queues (the
 // counters are kept per receive queue; queues ≥ 1024 share slots modulo
 // 1024). Zero counts are left out.
