@@ -11,25 +11,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// privileged skips without root unless CI=true, where it must run.
-func privileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root, and CI=true: privileged tests must run")
-		}
-		t.Skip("needs root")
-	}
-}
+	"github.com/rail-lb/rail/internal/privtest"
+)
 
 // TestGenSinkThroughRaild sends stamped GRE traffic from the generator
 // namespace through raild and counts it back with the sink: every frame
 // sent is either received, per backend exactly as raild counted it, or
 // counted as dropped somewhere on the way.
 func TestGenSinkThroughRaild(t *testing.T) {
-	privileged(t)
+	privtest.Require(t)
 	dir := t.TempDir()
 	root, _ := filepath.Abs("..")
 	for _, b := range []string{"raild", "railbench"} {

@@ -4,25 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/rail-lb/rail/internal/privtest"
 	"github.com/rail-lb/rail/pipeline"
 )
-
-// requirePrivileged skips without root on a developer's machine; under CI
-// (CI=true) it fails: privileged tests must run there.
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("needs root (CI=true: privileged tests must run, not skip)")
-	}
-	t.Skip("needs root (set CI=true to make this a failure)")
-}
 
 var (
 	backendMAC = [6]byte{2, 0, 0, 0, 0xbe, 1}
@@ -110,7 +97,7 @@ func gre(flags, ver byte, proto uint16, payload []byte) []byte {
 
 func loadTest(t *testing.T) *Program {
 	t.Helper()
-	requirePrivileged(t)
+	privtest.Require(t)
 	p, err := Load()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rail-lb/rail/internal/privtest"
 	"github.com/rail-lb/rail/rings"
 )
 
@@ -23,7 +24,7 @@ func inOwnNetns(t *testing.T) bool {
 	if os.Getenv("RAIL_TEST_IN_NETNS") == "1" {
 		return true
 	}
-	privileged(t)
+	privtest.Require(t)
 	ns := "rpt-" + strconv.Itoa(os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v %s", err, out)

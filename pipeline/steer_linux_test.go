@@ -2,29 +2,17 @@ package pipeline
 
 import (
 	"net/netip"
-	"os"
 	"testing"
 
+	"github.com/rail-lb/rail/internal/privtest"
 	"github.com/rail-lb/rail/rings"
 )
-
-// privileged skips a test that needs root, except in CI, where it fails:
-// privileged tests must run there.
-func privileged(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root and CI=true: it must run")
-		}
-		t.Skip("needs root (CAP_BPF, CAP_NET_ADMIN)")
-	}
-}
 
 // The XDP steering program and Process must agree on every frame: the
 // program redirects exactly what Process does not pass, and gives the same
 // reason for what it passes. One source of truth: docs/verdicts.md.
 func TestSteerAgreesWithProcess(t *testing.T) {
-	privileged(t)
+	privtest.Require(t)
 	p, err := rings.LoadSteer()
 	if err != nil {
 		t.Fatal(err)

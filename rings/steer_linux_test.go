@@ -6,11 +6,13 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 func loadTestSteer(t *testing.T) *Steer {
 	t.Helper()
-	requirePrivileged(t)
+	privtest.Require(t)
 	p, err := LoadSteer()
 	if err != nil {
 		t.Fatal(err)

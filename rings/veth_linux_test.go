@@ -15,6 +15,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 // lab is a network namespace with a veth pair: rgtA (the rail side,
@@ -36,7 +38,7 @@ func run(t testing.TB, args ...string) string {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	requirePrivileged(t)
+	privtest.Require(t)
 	ns := fmt.Sprintf("rgt%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
 	run(t, "ip", "netns", "add", ns)
 	t.Cleanup(func() {
@@ -481,7 +483,7 @@ func icmpSum(b []byte) uint16 {
 
 // TestOpenErrors: bad options and a missing interface fail with a clear error.
 func TestOpenErrors(t *testing.T) {
-	requirePrivileged(t)
+	privtest.Require(t)
 	o := DefaultOpts()
 	o.FillSize = 1000
 	if _, err := Open(1, 0, o); err == nil || !strings.Contains(err.Error(), "FillSize 1000") {

@@ -9,27 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// privileged skips without root, or fails when CI=true: there these
-// tests must run.
-func privileged(t *testing.T) {
-	t.Helper()
-	need := func(why string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true but %s", why)
-		}
-		t.Skip(why)
-	}
-	if os.Geteuid() != 0 {
-		need("not root: network namespaces need it")
-	}
-	for _, tool := range []string{"ip", "ethtool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(tool + " is not installed")
-		}
-	}
-}
+	"github.com/rail-lb/rail/internal/privtest"
+)
 
 func run(t *testing.T, env []string, name string, args ...string) (string, error) {
 	t.Helper()
@@ -119,7 +101,7 @@ func TestHelp(t *testing.T) {
 }
 
 func TestSetupNIC(t *testing.T) {
-	privileged(t)
+	privtest.Require(t, "ip", "ethtool")
 	ns := lab(t)
 	state := t.TempDir()
 	env := []string{"RAIL_STATE_DIR=" + state}
@@ -252,7 +234,7 @@ func TestTuneHostDryRun(t *testing.T) {
 // TestTuneHostNamespace applies the per-namespace settings inside a
 // namespace of its own: the host's are untouched.
 func TestTuneHostNamespace(t *testing.T) {
-	privileged(t)
+	privtest.Require(t, "ip", "ethtool")
 	ns := lab(t)
 	state := t.TempDir()
 	script, _ := filepath.Abs("tune-host.sh")

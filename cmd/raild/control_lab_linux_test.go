@@ -17,6 +17,7 @@ import (
 
 	"github.com/rail-lb/rail/bench"
 	"github.com/rail-lb/rail/control"
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 // The control lab adds, to the lab of lab_linux_test.go, a backend
@@ -190,7 +191,7 @@ func trafgenBackground(t *testing.T, frames [][]byte, gap string, loops int) (wa
 // its flows go to the others, and it is back within rise × interval and
 // then gets new flows.
 func TestLabHealthFlap(t *testing.T) {
-	privileged(t, "ip", "trafgen", "python3")
+	privtest.Require(t, "ip", "trafgen", "python3")
 	controlLabUp(t)
 	var listeners []*listener
 	for _, a := range labBackends {
@@ -271,7 +272,7 @@ func TestLabHealthFlap(t *testing.T) {
 // backends through reloads under traffic (SIGHUP and the API), with no
 // drops, while another service changes.
 func TestLabReloadUnderTraffic(t *testing.T) {
-	privileged(t, "ip", "tcpdump", "trafgen")
+	privtest.Require(t, "ip", "tcpdump", "trafgen")
 	useLab(t)
 	labUp(t)
 	dir := t.TempDir()
@@ -367,7 +368,7 @@ func TestLabReloadUnderTraffic(t *testing.T) {
 // backend's neighbour itself (nothing else sends to them) and follows a
 // change of its MAC.
 func TestLabNextHopKernel(t *testing.T) {
-	privileged(t, "ip", "tcpdump", "trafgen")
+	privtest.Require(t, "ip", "tcpdump", "trafgen")
 	useLab(t)
 	labUp(t)
 	// The backends are on-link behind the generator's side of the veth.

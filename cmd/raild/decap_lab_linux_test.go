@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 // TestLabDecapAttach runs `raild decap` as an operator would, in a
@@ -15,7 +17,7 @@ import (
 // there while it runs and gone after SIGTERM; with tcx and --pin the
 // program stays after the command exits until --detach --pin.
 func TestLabDecapAttach(t *testing.T) {
-	privileged(t, "ip", "tc", "mount")
+	privtest.Require(t, "ip", "tc", "mount")
 	const ns = "rd-dc"
 	exec.Command("ip", "netns", "del", ns).Run()
 	sh(t, "ip", "netns", "add", ns)

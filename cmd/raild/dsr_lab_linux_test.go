@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 // The direct-server-return lab (tools/dsr-lab.sh, prefix rd-t-): a client
@@ -44,7 +46,7 @@ type dsrLab struct {
 
 func dsrLabUp(t *testing.T) *dsrLab {
 	t.Helper()
-	privileged(t, "ip", "ethtool", "nginx", "curl", "wrk", "mount")
+	privtest.Require(t, "ip", "ethtool", "nginx", "curl", "wrk", "mount")
 	script, err := filepath.Abs("../../tools/dsr-lab.sh")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/rail-lb/rail/bench"
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 var (
@@ -30,7 +31,7 @@ func labConfig6(t *testing.T) string {
 // backends, byte for byte, each flow on one backend — and `raild replay`
 // produces exactly the frames the live path sent.
 func TestLabForwardsIPv6(t *testing.T) {
-	privileged(t, "ip", "tcpdump", "trafgen")
+	privtest.Require(t, "ip", "tcpdump", "trafgen")
 	labUp(t)
 	cfg := labConfig6(t)
 	d := startRaild(t, cfg)

@@ -26,6 +26,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/rail-lb/rail/bench"
+	"github.com/rail-lb/rail/internal/privtest"
 )
 
 // The lab: a generator namespace (standing in for the router) and a Rail
@@ -46,27 +47,6 @@ var (
 	labVIP      = netip.MustParseAddr("192.0.2.10")
 	labBackends = []string{"10.1.0.11", "10.1.0.12", "10.1.0.13"}
 )
-
-// privileged skips a test that needs root, except in CI, where privileged
-// tests must run: there a missing privilege or tool is a failure.
-func privileged(t *testing.T, tools ...string) {
-	t.Helper()
-	ci := os.Getenv("CI") == "true"
-	if os.Geteuid() != 0 {
-		if ci {
-			t.Fatal("needs root, and CI=true: privileged tests must run")
-		}
-		t.Skip("needs root")
-	}
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if ci {
-				t.Fatalf("needs %s (install it in .ci/run)", tool)
-			}
-			t.Skipf("needs %s", tool)
-		}
-	}
-}
 
 func sh(t *testing.T, args ...string) string {
 	t.Helper()
@@ -397,7 +377,7 @@ func outerDst(f []byte) netip.Addr {
 }
 
 func TestLabForwardsGRE(t *testing.T) {
-	privileged(t, "ip", "tcpdump", "trafgen", "ping")
+	privtest.Require(t, "ip", "tcpdump", "trafgen", "ping")
 	labUp(t)
 	d := startRaild(t, labConfig(t))
 	if !xdpAttached(t) {
