@@ -64,14 +64,23 @@ type node struct {
 	log   *slog.Logger
 	state *control.State
 	steer *rings.Steer
-	socks []*rings.Socket
-	loops []*pipeline.Loop
-	plan  pin.Plan
-	stop  atomic.Bool
+	// queues are the fully opened queues, in plan order: a queue is
+	// appended only once its socket is registered and its worker built, so
+	// close never sees a socket without its worker.
+	queues []queue
+	stop   atomic.Bool
 	// exited gets one value per started worker when it ends: nil after a
 	// requested stop, else why it ended (a pinning error).
 	exited  chan error
 	started int
+}
+
+// queue is one opened NIC queue: its AF_XDP socket and the worker loop
+// that polls it, pinned to cpu.
+type queue struct {
+	queue, cpu int
+	sock       *rings.Socket
+	loop       *pipeline.Loop
 }
 
 // idlePolicy is when a worker stops busy polling: after spins empty polls
@@ -127,7 +136,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		return err
 	}
 
-	n := &node{log: log, state: state, plan: plan, exited: make(chan error, len(plan))}
+	n := &node{log: log, state: state, exited: make(chan error, len(plan))}
 	defer n.close()
 
 	if n.steer, err = rings.LoadSteer(); err != nil {
@@ -152,23 +161,12 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	opts := rings.DefaultOpts()
 	opts.ZeroCopy = zc
 	for _, a := range plan {
-		s, err := rings.Open(ifi.Index, a.Queue, opts)
+		q, err := n.openQueue(ifi.Index, a, opts, cfg.Conntrack, idle)
 		if err != nil {
 			return fmt.Errorf("queue %d: %w", a.Queue, err)
 		}
-		n.socks = append(n.socks, s)
-		if err := n.steer.Register(a.Queue, s); err != nil {
-			return fmt.Errorf("queue %d: %w", a.Queue, err)
-		}
-		ct, err := pipeline.NewConntrack(cfg.Conntrack.EntriesPerCore, cfg.Conntrack.TCPTimeout, cfg.Conntrack.UDPTimeout)
-		if err != nil {
-			return err
-		}
-		n.loops = append(n.loops, &pipeline.Loop{
-			W: pipeline.NewWorker(ct), Sock: s, Snap: &state.Snap,
-			IdleSpins: idle.spins, IdleWait: idle.wait,
-		})
-		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", s.ZeroCopy())
+		n.queues = append(n.queues, q)
+		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy())
 	}
 	mode, err := n.steer.Attach(ifi.Index, xdpMode)
 	if err != nil {
@@ -179,8 +177,8 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 
 	api := &control.APIServer{State: state, Log: log}
 	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api}
-	for i, a := range plan {
-		m.Queues = append(m.Queues, control.QueueStats{Queue: a.Queue, CPU: a.CPU, Pipeline: n.loops[i].W.Stats(), Sock: n.socks[i]})
+	for _, q := range n.queues {
+		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock})
 	}
 	state.SetQueues(m.Queues)
 	lis, err := api.Serve(cfg.API)
@@ -205,17 +203,17 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	}()
 	log.Info("metrics", "address", "http://"+cfg.MetricsAddress+"/metrics")
 
-	for i, a := range plan {
-		l := n.loops[i]
-		done := pin.Go(a.CPU, func() { l.Run(&n.stop) })
+	for _, q := range n.queues {
+		l := q.loop
+		done := pin.Go(q.cpu, func() { l.Run(&n.stop) })
 		n.started++
 		go func() {
 			err := <-done
 			if err == nil && !n.stop.Load() {
-				err = fmt.Errorf("queue %d: worker stopped", a.Queue)
+				err = fmt.Errorf("queue %d: worker stopped", q.queue)
 			}
 			if err != nil {
-				err = fmt.Errorf("queue %d on cpu %d: %w", a.Queue, a.CPU, err)
+				err = fmt.Errorf("queue %d on cpu %d: %w", q.queue, q.cpu, err)
 			}
 			n.exited <- err
 		}()
@@ -275,13 +273,40 @@ func (n *node) close() {
 			n.log.Info("detached: the interface is back with the kernel")
 		}
 	}
-	for i, s := range n.socks {
-		st := n.loops[i].W.Stats()
-		n.log.Info("queue closed", "queue", n.plan[i].Queue, "rx", st.Packets(), "tx", st.Transmitted())
-		if err := s.Close(); err != nil {
-			n.log.Error("close", "queue", n.plan[i].Queue, "err", err)
+	for _, q := range n.queues {
+		st := q.loop.W.Stats()
+		n.log.Info("queue closed", "queue", q.queue, "rx", st.Packets(), "tx", st.Transmitted())
+		if err := q.sock.Close(); err != nil {
+			n.log.Error("close", "queue", q.queue, "err", err)
 		}
 	}
+}
+
+// openQueue opens the AF_XDP socket of a.Queue, registers it with the
+// steering program and builds its worker. On any failure it closes what it
+// opened itself, so the node holds only complete queues.
+func (n *node) openQueue(ifindex int, a pin.Assignment, opts rings.Opts, ct control.Conntrack, idle idlePolicy) (q queue, err error) {
+	s, err := rings.Open(ifindex, a.Queue, opts)
+	if err != nil {
+		return q, err
+	}
+	defer func() {
+		if err != nil {
+			n.steer.Unregister(a.Queue)
+			s.Close()
+		}
+	}()
+	if err := n.steer.Register(a.Queue, s); err != nil {
+		return q, err
+	}
+	table, err := pipeline.NewConntrack(ct.EntriesPerCore, ct.TCPTimeout, ct.UDPTimeout)
+	if err != nil {
+		return q, err
+	}
+	return queue{queue: a.Queue, cpu: a.CPU, sock: s, loop: &pipeline.Loop{
+		W: pipeline.NewWorker(table), Sock: s, Snap: &n.state.Snap,
+		IdleSpins: idle.spins, IdleWait: idle.wait,
+	}}, nil
 }
 
 // rxQueues counts the interface's receive queues in sysfs.
