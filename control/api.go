@@ -137,6 +137,10 @@ func (a *APIServer) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
 			w.Header().Set("WWW-Authenticate", "Bearer")
+			// A client without the token gets no keep-alive: the
+			// connection is closed after the answer, so unauthenticated
+			// clients cannot sit on the listener's connections.
+			w.Header().Set("Connection", "close")
 			a.fail(w, badRequest(http.StatusUnauthorized, "missing or wrong bearer token"))
 			return
 		}
@@ -237,7 +241,8 @@ func (l *Listeners) Close() error {
 // Serve opens the API's listeners: the unix socket (mode 0600; a stale
 // socket file is replaced, a live one is an error) and, when cfg.Address is
 // set, TCP with the bearer token read from cfg.TokenFile.
-func (a *APIServer) Serve(cfg API) (*Listeners, error) {
+// Each listener is held to lim (see HTTPLimits).
+func (a *APIServer) Serve(cfg API, lim HTTPLimits) (*Listeners, error) {
 	l := &Listeners{}
 	if cfg.Socket != "" {
 		ln, err := listenUnix(cfg.Socket)
@@ -245,9 +250,7 @@ func (a *APIServer) Serve(cfg API) (*Listeners, error) {
 			return nil, err
 		}
 		l.socket = cfg.Socket
-		srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		l.servers = append(l.servers, srv)
+		l.servers = append(l.servers, serveHTTP(ln, a.Handler(), lim))
 	}
 	if cfg.Address != "" {
 		tok, err := os.ReadFile(cfg.TokenFile)
@@ -266,9 +269,7 @@ func (a *APIServer) Serve(cfg API) (*Listeners, error) {
 			return nil, fmt.Errorf("api.address %s: %w", cfg.Address, err)
 		}
 		tcp := &APIServer{State: a.State, Log: a.Log, Token: token}
-		srv := &http.Server{Handler: tcp.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go srv.Serve(ln)
-		l.servers = append(l.servers, srv)
+		l.servers = append(l.servers, serveHTTP(ln, tcp.Handler(), lim))
 	}
 	return l, nil
 }

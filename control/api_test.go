@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rail-lb/rail/pipeline"
 )
@@ -63,7 +64,7 @@ func newAPILab(t *testing.T, config string) *apiLab {
 	stats := new(pipeline.Stats)
 	st.SetQueues([]QueueStats{{Queue: 0, CPU: 3, Pipeline: stats}})
 	sock := filepath.Join(dir, "run", "raild.sock")
-	l, err := (&APIServer{State: st}).Serve(API{Socket: sock})
+	l, err := (&APIServer{State: st}).Serve(API{Socket: sock}, DefaultHTTPLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +118,7 @@ func TestAPISocketMode(t *testing.T) {
 		t.Errorf("socket mode %v, want a socket with 0600", fi.Mode())
 	}
 	// A second server on a live socket is refused; the first keeps it.
-	if _, err := (&APIServer{State: l.state}).Serve(API{Socket: l.socket}); err == nil || !strings.Contains(err.Error(), "another process") {
+	if _, err := (&APIServer{State: l.state}).Serve(API{Socket: l.socket}, DefaultHTTPLimits); err == nil || !strings.Contains(err.Error(), "another process") {
 		t.Errorf("second server on a live socket: %v", err)
 	}
 }
@@ -240,6 +241,9 @@ func TestAPIBadRequests(t *testing.T) {
 		{"POST", "/v1/services/web/backends", `{"address": "192.0.2.53"}`, 400, `is the vip of service \"dns\"`},
 		{"POST", "/v1/services/web/backends", `{"address": "224.0.0.1"}`, 400, "multicast"},
 		{"POST", "/v1/services/web/backends", `{"address": "0.0.0.0"}`, 400, "unspecified"},
+		{"POST", "/v1/services/web/backends", `{"address": "127.0.0.1"}`, 400, "loopback"},
+		{"POST", "/v1/services/web/backends", `{"address": "::1"}`, 400, "loopback"},
+		{"POST", "/v1/services/web/backends", `{"address": "169.254.0.7"}`, 400, "link-local"},
 		{"POST", "/v1/services/web/backends", `{"address": "2001:db8::14"}`, 400, "no local_address6"},
 		{"POST", "/v1/services/small/backends", `{"address": "10.1.0.34"}`, 409, "table_size 3 holds no more backends"},
 		{"POST", "/v1/services/web/backends", strings.Repeat(" ", maxBody+1), 413, "larger than"},
@@ -325,7 +329,7 @@ func TestAPIToken(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	lis, err := (&APIServer{State: l.state}).Serve(API{Address: addr, TokenFile: tok})
+	lis, err := (&APIServer{State: l.state}).Serve(API{Address: addr, TokenFile: tok}, DefaultHTTPLimits)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,12 +350,26 @@ func TestAPIToken(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Errorf("Authorization %q: %d, want %d", tc.auth, resp.StatusCode, tc.code)
 		}
+		if tc.code == 401 && !resp.Close {
+			t.Errorf("Authorization %q: a 401 that keeps the connection open", tc.auth)
+		}
 	}
-	if _, err := (&APIServer{State: l.state}).Serve(API{Address: "127.0.0.1:0", TokenFile: filepath.Join(dir, "missing")}); err == nil {
+	// Without the token the server closes the connection after its answer.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	io.WriteString(c, "GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n")
+	if b, err := io.ReadAll(c); err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 401") {
+		t.Errorf("unauthenticated keep-alive request: %q, %v; want a 401 and the connection closed", b, err)
+	}
+	if _, err := (&APIServer{State: l.state}).Serve(API{Address: "127.0.0.1:0", TokenFile: filepath.Join(dir, "missing")}, DefaultHTTPLimits); err == nil {
 		t.Error("a missing token file was accepted")
 	}
 	os.WriteFile(tok, []byte("\n"), 0o600)
-	if _, err := (&APIServer{State: l.state}).Serve(API{Address: "127.0.0.1:0", TokenFile: tok}); err == nil || !strings.Contains(err.Error(), "empty") {
+	if _, err := (&APIServer{State: l.state}).Serve(API{Address: "127.0.0.1:0", TokenFile: tok}, DefaultHTTPLimits); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("an empty token file: %v", err)
 	}
 }

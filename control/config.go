@@ -1,12 +1,15 @@
 package control
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -138,6 +141,8 @@ type Config struct {
 	Conntrack Conntrack
 	// API is the admin API's listeners.
 	API API
+	// HTTP limits every HTTP listener (API socket, API TCP, metrics).
+	HTTP HTTPLimits
 	// Services in file order. May be empty (a warning).
 	Services []Service
 
@@ -308,16 +313,67 @@ func Parse(data []byte, file string) (*Config, []Problem) {
 
 // Load reads and parses the file. A file that cannot be read is reported
 // as a single problem.
+//
+// Only a regular file of at most MaxConfigBytes is read: a FIFO or a device
+// would block a reload forever, and a file of many megabytes is a mistake.
 func Load(file string) (*Config, []Problem) {
-	data, err := os.ReadFile(file)
+	data, err := readConfig(file)
 	if err != nil {
-		msg := err.Error()
-		if pe, ok := err.(*os.PathError); ok {
-			msg = "cannot read: " + pe.Err.Error()
-		}
-		return nil, []Problem{{File: file, Msg: msg}}
+		return nil, []Problem{{File: file, Msg: err.Error()}}
 	}
 	return Parse(data, file)
+}
+
+// MaxConfigBytes bounds the size of a configuration file (1 MiB holds
+// thousands of services).
+const MaxConfigBytes = 1 << 20
+
+func readConfig(file string) ([]byte, error) {
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer; it does not change reads of a regular file.
+	f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+			return nil, fmt.Errorf("cannot open: this process is out of file descriptors (%v), the file itself may be fine", err)
+		}
+		if pe, ok := err.(*os.PathError); ok {
+			return nil, fmt.Errorf("cannot open: %v", pe.Err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot stat: %v", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s): give the path of the configuration file itself", fileKind(fi.Mode()))
+	}
+	if fi.Size() > MaxConfigBytes {
+		return nil, fmt.Errorf("%d bytes: larger than the %d bytes a configuration may have", fi.Size(), MaxConfigBytes)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %v", err)
+	}
+	if len(data) > MaxConfigBytes {
+		return nil, fmt.Errorf("larger than the %d bytes a configuration may have", MaxConfigBytes)
+	}
+	return data, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
 }
 
 // RequireInterface returns an error problem when the configuration names no

@@ -43,6 +43,16 @@ api:
   # address: 127.0.0.1:9701
   # token_file: /etc/rail/api.token
 
+# Limits of every HTTP listener (the API's socket and TCP port, metrics): a
+# client flooding one listener with idle or slow connections holds at most
+# max_connections of it, and never the descriptors the rest of raild needs.
+http:
+  max_connections: 64       # per listener
+  read_header_timeout: 5s
+  read_timeout: 10s         # the whole request, body included
+  write_timeout: 30s
+  idle_timeout: 30s         # a keep-alive connection with no next request
+
 services:
   - name: web
     vip: 192.0.2.10

@@ -199,6 +199,10 @@ func (p *parser) parse(data []byte) *Config {
 	if n := f["api"]; n != nil {
 		p.api(n, &c.API)
 	}
+	c.HTTP = DefaultHTTPLimits
+	if n := f["http"]; n != nil {
+		p.httpLimits(n, &c.HTTP)
+	}
 	if n := f["services"]; n != nil {
 		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
 	} else {
@@ -209,9 +213,10 @@ func (p *parser) parse(data []byte) *Config {
 
 var (
 	topKeys = []string{"interface", "queues", "cpus", "xdp_mode", "zero_copy", "local_address", "local_address6",
-		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "services"}
+		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "http", "services"}
 	conntrackKeys = []string{"entries_per_core", "tcp_timeout", "udp_timeout"}
 	apiKeys       = []string{"socket", "address", "token_file"}
+	httpKeys      = []string{"max_connections", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"}
 	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "backends"}
 	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall"}
 	backendKeys   = []string{"address", "weight", "name"}
@@ -449,21 +454,11 @@ func (p *parser) addr(n *yaml.Node, path string) (netip.Addr, bool) {
 		}
 		return netip.Addr{}, false
 	}
-	switch {
-	case a.Zone() != "":
-		p.errf(n, path, "%s: an address with a zone cannot be used", s)
-	case a.Is4In6():
-		p.errf(n, path, "%s is an IPv4-mapped IPv6 address: write it as %s", s, a.Unmap())
-	case a.IsUnspecified():
-		p.errf(n, path, "%s is the unspecified address", s)
-	case a.IsMulticast():
-		p.errf(n, path, "%s is a multicast address", s)
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		p.errf(n, path, "%s is the broadcast address", s)
-	default:
-		return a, true
+	if msg := addrProblem(a); msg != "" {
+		p.errf(n, path, "%s", msg)
+		return netip.Addr{}, false
 	}
-	return netip.Addr{}, false
+	return a, true
 }
 
 func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
@@ -600,6 +595,38 @@ func (p *parser) conntrack(n *yaml.Node, ct *Conntrack) {
 	if v := f["udp_timeout"]; v != nil {
 		if d, ok := p.duration(v, "conntrack.udp_timeout"); ok {
 			ct.UDPTimeout = d
+		}
+	}
+}
+
+// MaxHTTPConnections bounds http.max_connections per listener.
+const MaxHTTPConnections = 65536
+
+func (p *parser) httpLimits(n *yaml.Node, l *HTTPLimits) {
+	f, ok := p.mapping(n, "http", httpKeys)
+	if !ok {
+		return
+	}
+	if v := f["max_connections"]; v != nil {
+		if m, ok := p.uint(v, "http.max_connections", MaxHTTPConnections); ok {
+			if m == 0 {
+				p.errf(v, "http.max_connections", "must be at least 1 (the most connections each listener holds open)")
+			} else {
+				l.MaxConnections = int(m)
+			}
+		}
+	}
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{
+		{"read_header_timeout", &l.ReadHeaderTimeout}, {"read_timeout", &l.ReadTimeout},
+		{"write_timeout", &l.WriteTimeout}, {"idle_timeout", &l.IdleTimeout},
+	} {
+		if v := f[d.key]; v != nil {
+			if t, ok := p.durationMin(v, "http."+d.key, 100*time.Millisecond); ok {
+				*d.to = t
+			}
 		}
 	}
 }

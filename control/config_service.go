@@ -232,7 +232,9 @@ func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Add
 		addrOK := false
 		if a := f["address"]; a != nil {
 			if addr, ok := p.addr(a, bp+".address"); ok {
-				switch {
+				switch msg := backendProblem(addr); {
+				case msg != "":
+					p.errf(a, bp+".address", "%s", msg)
 				case local.is(addr):
 					p.errf(a, bp+".address", "%s is %s: a backend must be another host", addr, local.name(addr))
 				case addr.Is6() && !local.v6Given:

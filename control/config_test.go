@@ -1,12 +1,14 @@
 package control
 
 import (
+	"bytes"
 	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -40,11 +42,11 @@ func TestParseProblems(t *testing.T) {
 		{"not a mapping", "- 1\n", "1:1: the file must be a mapping of keys (key: value), got a list", false},
 		{"two documents", head + "---\n" + head, "2:1: a second YAML document: the file must hold exactly one", false},
 		{"unknown key", head + "interfaces: eth0\n", "2:1: interfaces: unknown key (did you mean interface?)", false},
-		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, services)", false},
+		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, services)", false},
 		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, health, backends)", false},
 		{"unknown backend key", svc + "        port: 8080\n", "10:9: services[0].backends[1].port: unknown key (expected one of address, weight, name)", false},
 		{"duplicate key", head + "local_address: 10.0.0.3\n", "2:1: local_address: duplicate key (first at line 1)", false},
-		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, services)", false},
+		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, services)", false},
 		{"merge key used", head + "conntrack:\n  <<: {tcp_timeout: 1h}\n", "3:3: conntrack.<<: merge keys (<<) are not supported", false},
 		{"conntrack not a mapping", head + "conntrack: 5\n", "2:12: conntrack: expected a mapping of keys (key: value), got 5", false},
 
@@ -94,6 +96,10 @@ func TestParseProblems(t *testing.T) {
 		{"api empty socket", head + "api: {socket: ''}\n", "2:15: api.socket: must not be empty", false},
 		{"unspecified", "local_address: 0.0.0.0\n", "1:16: local_address: 0.0.0.0 is the unspecified address", false},
 		{"multicast vip", strings.Replace(svc, "192.0.2.10", "224.0.0.1", 1), "4:10: services[0].vip: 224.0.0.1 is a multicast address", false},
+		{"loopback backend", strings.Replace(svc, "10.1.0.11", "127.0.0.1", 1), "8:18: services[0].backends[0].address: 127.0.0.1 is a loopback address: a backend must be another host", false},
+		{"link-local backend", strings.Replace(svc, "10.1.0.12", "169.254.1.1", 1), "9:18: services[0].backends[1].address: 169.254.1.1 is a link-local address: a backend needs an address routable from this node", false},
+		{"multicast backend", strings.Replace(svc, "10.1.0.12", "239.1.1.1", 1), "9:18: services[0].backends[1].address: 239.1.1.1 is a multicast address", false},
+		{"unspecified backend", strings.Replace(svc, "10.1.0.12", "0.0.0.0", 1), "9:18: services[0].backends[1].address: 0.0.0.0 is the unspecified address", false},
 		{"broadcast", "local_address: 255.255.255.255\n", "1:16: local_address: 255.255.255.255 is the broadcast address", false},
 		{"address not a scalar", "local_address: [10.0.0.2]\n", "1:16: local_address: expected a single value, got a list", false},
 		{"vip is local_address", strings.Replace(svc, "192.0.2.10", "10.0.0.2", 1), "4:10: services[0].vip: 10.0.0.2 is local_address: a vip must be an address of its own", false},
@@ -275,15 +281,16 @@ func TestExample(t *testing.T) {
 		MetricsAddress: "127.0.0.1:9700",
 		Conntrack:      Conntrack{EntriesPerCore: 1 << 20, TCPTimeout: time.Hour, UDPTimeout: 30 * time.Second},
 		API:            API{Socket: "/run/rail/raild.sock"},
+		HTTP:           DefaultHTTPLimits,
 		Services: []Service{
-			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, Line: 40, Backends: []Backend{
-				{Address: a("10.1.0.11"), Weight: 1, Line: 55},
-				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", Line: 57},
+			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, Line: 50, Backends: []Backend{
+				{Address: a("10.1.0.11"), Weight: 1, Line: 65},
+				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", Line: 67},
 			}, Health: &Health{Type: HealthHTTP, Port: 80, Path: "/healthz", StatusMin: 200, StatusMax: 399,
 				Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}},
-			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, Line: 59, Backends: []Backend{
-				{Address: a("10.1.0.21"), Weight: 1, Line: 64},
-				{Address: a("10.1.0.22"), Weight: 2, Line: 65},
+			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, Line: 69, Backends: []Backend{
+				{Address: a("10.1.0.21"), Weight: 1, Line: 74},
+				{Address: a("10.1.0.22"), Weight: 2, Line: 75},
 			}},
 		},
 		file: "example.yaml",
@@ -409,8 +416,8 @@ func TestProblemString(t *testing.T) {
 			"rail.yaml:14:17: services[1].table_size: 65536 is not prime (try 65537)"},
 		{Problem{File: "rail.yaml", Line: 3, Path: "services", Msg: "no services", Warning: true},
 			"rail.yaml:3: warning: services: no services"},
-		{Problem{File: "rail.yaml", Msg: "cannot read: no such file or directory"},
-			"rail.yaml: cannot read: no such file or directory"},
+		{Problem{File: "rail.yaml", Msg: "cannot open: no such file or directory"},
+			"rail.yaml: cannot open: no such file or directory"},
 		{Problem{Line: 2, Column: 1, Msg: "x"}, "config:2:1: x"},
 	}
 	for _, tt := range tests {
@@ -425,7 +432,7 @@ func TestProblemString(t *testing.T) {
 
 func TestLoadMissing(t *testing.T) {
 	c, probs := Load("testdata/does-not-exist.yaml")
-	if c != nil || len(probs) != 1 || probs[0].String() != "testdata/does-not-exist.yaml: cannot read: no such file or directory" {
+	if c != nil || len(probs) != 1 || probs[0].String() != "testdata/does-not-exist.yaml: cannot open: no such file or directory" {
 		t.Errorf("Load: %v %v", c, probs)
 	}
 }
@@ -497,4 +504,34 @@ func TestAliasBomb(t *testing.T) {
 		t.Errorf("no 'too many backends' problem among %d", len(probs))
 	}
 	t.Logf("%d problems in %v", len(probs), time.Since(start))
+}
+
+// TestLoadRefusesWhatIsNotAConfigFile: a FIFO would block a reload forever
+// and a huge file is a mistake; both are one problem, at once.
+func TestLoadRefusesWhatIsNotAConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# padding\n"), MaxConfigBytes/10+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, want string }{
+		{fifo, "not a regular file (a FIFO)"},
+		{dir, "not a regular file (a directory)"},
+		{big, "larger than the 1048576 bytes"},
+	} {
+		done := make(chan []Problem, 1)
+		go func() { _, probs := Load(c.file); done <- probs }()
+		select {
+		case probs := <-done:
+			if len(probs) != 1 || !strings.Contains(probs[0].Msg, c.want) {
+				t.Errorf("Load(%s) = %v, want one problem containing %q", c.file, probs, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Load(%s) blocked", c.file)
+		}
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -21,12 +22,46 @@ import (
 // it down and Rise consecutive successes bring it back.
 type Checker struct {
 	set func(ctx context.Context, service string, addr netip.Addr, up bool) bool
-	wg  sync.WaitGroup
-	log *slog.Logger
+	// check runs one check (Check; tests replace it).
+	check func(ctx context.Context, addr netip.Addr, spec Health) error
+	wg    sync.WaitGroup
+	log   *slog.Logger
 
 	mu      sync.Mutex
 	targets map[healthRef]*target
 	stopped bool
+
+	// local counts the checks that failed for a reason of this node's
+	// (LocalCauses), by cause.
+	local [len(LocalCauses)]atomic.Uint64
+}
+
+// LocalCauses are the reasons a check can fail on this node rather than
+// at the backend: out of descriptors (emfile, enfile), of buffers or memory
+// (enobufs, enomem), of local ports (eaddrnotavail), or no route from here
+// to the backend (enetunreach). Such a check says nothing of the backend:
+// it is "unknown", never a failure, and never takes a backend out of
+// rotation on its own.
+var LocalCauses = [...]string{"emfile", "enfile", "enobufs", "enomem", "eaddrnotavail", "enetunreach"}
+
+var localErrnos = [len(LocalCauses)]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH}
+
+// localCause returns the index in LocalCauses of err's local cause, or -1.
+func localCause(err error) int {
+	for i, e := range localErrnos {
+		if errors.Is(err, e) {
+			return i
+		}
+	}
+	return -1
+}
+
+// LocalErrors returns how many checks failed for each of LocalCauses.
+func (c *Checker) LocalErrors() (n [len(LocalCauses)]uint64) {
+	for i := range c.local {
+		n[i] = c.local[i].Load()
+	}
+	return n
 }
 
 type target struct {
@@ -42,7 +77,7 @@ func NewChecker(set func(ctx context.Context, service string, addr netip.Addr, u
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Checker{set: set, log: log, targets: map[healthRef]*target{}}
+	return &Checker{set: set, check: Check, log: log, targets: map[healthRef]*target{}}
 }
 
 // Reconcile starts checks for new backends, restarts those whose check
@@ -100,15 +135,31 @@ func (c *Checker) Stop() {
 func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 	const unknown, up, down = 0, 1, 2
 	state, streak := unknown, 0
+	logged := false // a local failure was logged and nothing else happened since
 	tick := time.NewTicker(spec.Interval)
 	defer tick.Stop()
 	for {
-		err := Check(ctx, ref.addr, spec)
+		err := c.check(ctx, ref.addr, spec)
 		if ctx.Err() != nil {
 			return
 		}
 		ok := err == nil
+		cause := -1
+		if !ok {
+			cause = localCause(err)
+		}
+		if cause < 0 {
+			logged = false
+		}
 		switch {
+		case cause >= 0:
+			// Unknown: the backend keeps its state and its streak.
+			c.local[cause].Add(1)
+			if !logged {
+				logged = true
+				c.log.Warn("health check could not run on this node: the backend keeps its state",
+					"service", ref.service, "backend", ref.addr, "cause", LocalCauses[cause], "err", err)
+			}
 		case state == unknown:
 			state, streak = down, 0
 			if ok {

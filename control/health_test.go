@@ -2,12 +2,15 @@ package control
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -209,4 +212,48 @@ func TestStateHealth(t *testing.T) {
 	if l.state.transitions[transitionRef{"dns", dns, false}] != 1 || l.state.transitions[transitionRef{"dns", dns, true}] != 1 {
 		t.Errorf("transitions %v", l.state.transitions)
 	}
+}
+
+// TestCheckerLocalErrorsAreUnknown: a check that fails for a reason of
+// this node's (out of descriptors, no route from here) neither takes a
+// backend down nor brings it up; it is counted, and the backend's real
+// failures still count once the node recovers.
+func TestCheckerLocalErrorsAreUnknown(t *testing.T) {
+	up := netip.MustParseAddr("10.1.0.11")   // up, then the node runs out of descriptors
+	down := netip.MustParseAddr("10.1.0.12") // down, then no route from this node
+	var phase atomic.Int32                   // 0: real verdicts, 1: local errors, 2: up fails for real
+	rec := newRecorder()
+	c := NewChecker(rec.set, nil)
+	c.check = func(_ context.Context, a netip.Addr, _ Health) error {
+		switch p := phase.Load(); {
+		case p == 1 && a == up:
+			return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}
+		case p == 1:
+			return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}
+		case a == up && p == 0:
+			return nil
+		}
+		return errors.New("connection refused")
+	}
+	spec := Health{Type: HealthTCP, Port: 80, Interval: 5 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
+	c.Reconcile(nil, []Service{{Name: "web", Health: &spec, Backends: []Backend{{Address: up}, {Address: down}}}})
+	defer c.Stop()
+	rec.wait(t, up, true, time.Second)
+	rec.wait(t, down, false, time.Second)
+	phase.Store(1)
+	deadline := time.Now().Add(time.Second)
+	for n := c.LocalErrors(); n[0] < 20 || n[5] < 20; n = c.LocalErrors() {
+		if time.Now().After(deadline) {
+			t.Fatalf("local errors counted %v, want ≥ 20 emfile and enetunreach", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	rec.mu.Lock()
+	gotUp, gotDown := rec.state[up], rec.state[down]
+	rec.mu.Unlock()
+	if !gotUp || gotDown {
+		t.Fatalf("after local errors: %v up=%v, %v up=%v; want them unchanged (true, false)", up, gotUp, down, gotDown)
+	}
+	phase.Store(2)
+	rec.wait(t, up, false, time.Second)
 }

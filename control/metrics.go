@@ -9,7 +9,6 @@ import (
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -39,6 +38,9 @@ type Metrics struct {
 	// stable IDs; API adds the admin API's request counts.
 	State *State
 	API   *APIServer
+	// Checker, when set, adds the health checks that could not run on this
+	// node (rail_health_local_errors_total).
+	Checker *Checker
 }
 
 type passKey struct {
@@ -75,6 +77,11 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 			for _, pc := range pcs {
 				addPass(passKey{pc.Queue, pc.CPU, pipeline.Reason(pc.Reason)}, pc.Packets)
 			}
+		}
+	}
+	if m.Checker != nil {
+		for i, n := range m.Checker.LocalErrors() {
+			metrics.WriteCounterUint64(w, `rail_health_local_errors_total{cause="`+LocalCauses[i]+`"}`, n)
 		}
 	}
 	for _, k := range order {
@@ -208,7 +215,8 @@ func b2u(b bool) uint64 {
 
 // Serve starts the metrics endpoint on addr (/metrics). The listener is
 // opened before Serve returns, so a bad address is reported at start.
-func (m *Metrics) Serve(addr string) (*http.Server, error) {
+// The listener is held to lim (see HTTPLimits).
+func (m *Metrics) Serve(addr string, lim HTTPLimits) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics_address %s: %w", addr, err)
@@ -224,9 +232,7 @@ func (m *Metrics) Serve(addr string) (*http.Server, error) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		w.Write(b.Bytes())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
-	go srv.Serve(ln)
-	return srv, nil
+	return serveHTTP(ln, mux, lim), nil
 }
 
 func writeXSKStats(w io.Writer, labels string, s rings.Stats) {

@@ -360,7 +360,7 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep := *cfg
 	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
 	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
-	keep.Conntrack, keep.API, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.MTU
+	keep.Conntrack, keep.API, keep.HTTP, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.HTTP, s.cfg.MTU
 	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
 		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
 	}
@@ -423,6 +423,7 @@ func restartKeys(a, b *Config) []string {
 	add(a.MetricsAddress != b.MetricsAddress, "metrics_address")
 	add(a.Conntrack != b.Conntrack, "conntrack")
 	add(a.API != b.API, "api")
+	add(a.HTTP != b.HTTP, "http")
 	// The neighbour resolver runs only when raild starts with next_hop:
 	// kernel, so switching into or out of it takes a restart.
 	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")

@@ -257,19 +257,16 @@ func (s *State) checkAddr(text string, sv Service) (netip.Addr, error) {
 	bad := func(format string, args ...any) (netip.Addr, error) {
 		return netip.Addr{}, badRequest(http.StatusBadRequest, "address: "+format, args...)
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return bad("%q is not an IP address", text)
-	case a.Zone() != "":
-		return bad("%s: an address with a zone cannot be used", text)
-	case a.Is4In6():
-		return bad("%s is an IPv4-mapped IPv6 address: write it as %s", text, a.Unmap())
-	case a.IsUnspecified():
-		return bad("%s is the unspecified address", a)
-	case a.IsMulticast():
-		return bad("%s is a multicast address", a)
-	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return bad("%s is the broadcast address", a)
+	}
+	if msg := addrProblem(a); msg != "" {
+		return bad("%s", msg)
+	}
+	if msg := backendProblem(a); msg != "" {
+		return bad("%s", msg)
+	}
+	switch {
 	case a == s.cfg.LocalAddress || a == s.cfg.LocalAddress6:
 		return bad("%s is this node's own address: a backend must be another host", a)
 	case a.Is6() && !s.cfg.LocalAddress6.IsValid():

@@ -40,7 +40,7 @@ func daemon(t *testing.T) (string, *pipeline.Stats) {
 	stats := new(pipeline.Stats)
 	st.SetQueues([]control.QueueStats{{Queue: 0, CPU: 1, Pipeline: stats}})
 	sock := filepath.Join(dir, "raild.sock")
-	l, err := (&control.APIServer{State: st}).Serve(control.API{Socket: sock})
+	l, err := (&control.APIServer{State: st}).Serve(control.API{Socket: sock}, control.DefaultHTTPLimits)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,7 @@ type ctlOpts struct {
 	health  string // a health block for web, indented for a service
 	nextHop string
 	extra   string // more services
+	api     string // more keys of the api block, indented
 }
 
 // ctlConfig writes a config with an API socket of its own.
@@ -104,7 +105,7 @@ func ctlConfig(t *testing.T, dir string, o ctlOpts) (file, sock string) {
 	if o.nextHop != "" {
 		fmt.Fprintf(&b, "next_hop: %s\n", o.nextHop)
 	}
-	fmt.Fprintf(&b, "api:\n  socket: %s\n", sock)
+	fmt.Fprintf(&b, "api:\n  socket: %s\n%s", sock, o.api)
 	fmt.Fprintf(&b, "services:\n  - name: web\n    vip: %s\n    port: 80\n    protocol: tcp\n    table_size: 65537\n%s    backends:\n", labVIP, o.health)
 	for _, a := range labBackends {
 		fmt.Fprintf(&b, "      - address: %s\n", a)

@@ -61,7 +61,7 @@ func TestCheck(t *testing.T) {
 	if code, _, errs := runRaild("check"); code == 0 || !strings.Contains(errs, "--config") {
 		t.Errorf("check without --config: %d %q", code, errs)
 	}
-	if code, _, errs := runRaild("check", "--config", "/nonexistent.yaml"); code != 1 || !strings.Contains(errs, "cannot read") {
+	if code, _, errs := runRaild("check", "--config", "/nonexistent.yaml"); code != 1 || !strings.Contains(errs, "cannot open") {
 		t.Errorf("check missing file: %d %q", code, errs)
 	}
 	if code, _, _ := runRaild("bogus"); code != 2 {

@@ -27,6 +27,10 @@ type planJSON struct {
 	Isolated    string       `json:"isolated"`
 	Assignments []assignJSON `json:"assignments"`
 	Notes       []string     `json:"notes"`
+	// The descriptor limit raild run would get and what it may need.
+	NoFile     uint64 `json:"nofile_limit"`
+	NoFileHard uint64 `json:"nofile_hard_limit"`
+	NoFileNeed int    `json:"nofile_needed"`
 }
 
 type assignJSON struct {
@@ -101,6 +105,11 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 		Allowed: pin.FormatCPUs(topo.Allowed), Isolated: pin.FormatCPUs(topo.Isolated),
 		Assignments: []assignJSON{}, Notes: topo.Notes(plan),
 	}
+	out.NoFile, out.NoFileHard = raiseNoFile()
+	out.NoFileNeed = fdBudget(cfg, len(plan))
+	if note := fdNote(out.NoFile, out.NoFileHard, out.NoFileNeed); note != "" {
+		out.Notes = append(out.Notes, note)
+	}
 	if out.Notes == nil {
 		out.Notes = []string{}
 	}
@@ -144,6 +153,7 @@ func printPlan(w io.Writer, p planJSON, requested bool) {
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Queue, a.CPU, node, a.Siblings, iso)
 	}
 	tw.Flush()
+	fmt.Fprintf(w, "\nfile descriptors: limit %d (hard %d), raild needs at most %d\n", p.NoFile, p.NoFileHard, p.NoFileNeed)
 	if len(p.Notes) == 0 {
 		fmt.Fprintln(w, "\nno notes: one worker per core, nothing shared")
 		return

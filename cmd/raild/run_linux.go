@@ -136,6 +136,14 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		return err
 	}
 
+	soft, hard := raiseNoFile()
+	need := fdBudget(cfg, len(plan))
+	if note := fdNote(soft, hard, need); note != "" {
+		log.Warn(note)
+	} else {
+		log.Info("file descriptors", "limit", soft, "needed", need)
+	}
+
 	n := &node{log: log, state: state, exited: make(chan error, len(plan))}
 	defer n.close()
 
@@ -181,18 +189,19 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock})
 	}
 	state.SetQueues(m.Queues)
-	lis, err := api.Serve(cfg.API)
+	lis, err := api.Serve(cfg.API, cfg.HTTP)
 	if err != nil {
 		return err
 	}
 	defer lis.Close()
 	log.Info("api", "socket", cfg.API.Socket, "address", cfg.API.Address)
-	stopCtl, err := startControl(state, cfg, log)
+	checker, stopCtl, err := startControl(state, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer stopCtl()
-	srv, err := m.Serve(cfg.MetricsAddress)
+	m.Checker = checker
+	srv, err := m.Serve(cfg.MetricsAddress, cfg.HTTP)
 	if err != nil {
 		return err
 	}
@@ -241,20 +250,20 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 
 // startControl starts the health checker and, for next_hop: kernel, the
 // neighbour resolver; both follow every change of the state.
-func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (stop func(), err error) {
-	checker := control.NewChecker(state.SetHealthFrom, log)
+func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (checker *control.Checker, stop func(), err error) {
+	checker = control.NewChecker(state.SetHealthFrom, log)
 	state.OnApply(checker.Reconcile)
 	if cfg.NextHop != control.NextHopKernel {
-		return checker.Stop, nil
+		return checker, checker.Stop, nil
 	}
 	res, err := control.NewResolver(cfg.Interface, state.SetNeighbor, log)
 	if err != nil {
 		checker.Stop()
-		return nil, err
+		return nil, nil, err
 	}
 	state.OnApply(res.Reconcile)
 	go res.Run()
-	return func() { checker.Stop(); res.Stop() }, nil
+	return checker, func() { checker.Stop(); res.Stop() }, nil
 }
 
 // close stops the workers, detaches the program (the NIC goes back to the
