@@ -28,6 +28,8 @@ type APIServer struct {
 	// Token, when set, is required as "Authorization: Bearer TOKEN" (the
 	// TCP listener); the unix socket relies on its file mode instead.
 	Token string
+	// BGP, when set, serves /v1/bgp and /v1/drain.
+	BGP *Speaker
 
 	requests [6]atomic.Uint64 // by status class: 2xx, 4xx, 5xx at 2, 4, 5
 }
@@ -37,6 +39,31 @@ func (a *APIServer) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, http.StatusOK, a.State.Services())
+	})
+	mux.HandleFunc("GET /v1/bgp", func(w http.ResponseWriter, r *http.Request) {
+		if a.BGP == nil {
+			a.fail(w, badRequest(http.StatusNotFound, "bgp is not configured (no bgp: block in the configuration)"))
+			return
+		}
+		a.reply(w, http.StatusOK, a.BGP.View())
+	})
+	mux.HandleFunc("POST /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+		if a.BGP == nil {
+			a.fail(w, badRequest(http.StatusNotFound, "bgp is not configured: there is nothing to drain"))
+			return
+		}
+		go a.BGP.Drain(context.Background())
+		a.Log.Info("drain requested through the API")
+		a.reply(w, http.StatusAccepted, map[string]string{"drain": "started"})
+	})
+	mux.HandleFunc("DELETE /v1/drain", func(w http.ResponseWriter, r *http.Request) {
+		if a.BGP == nil {
+			a.fail(w, badRequest(http.StatusNotFound, "bgp is not configured: there is nothing to drain"))
+			return
+		}
+		a.BGP.Undrain()
+		a.Log.Info("drain ended through the API")
+		a.reply(w, http.StatusOK, map[string]string{"drain": "ended"})
 	})
 	mux.HandleFunc("GET /v1/services/{name}", func(w http.ResponseWriter, r *http.Request) {
 		v, ok := a.State.Service(r.PathValue("name"))

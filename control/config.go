@@ -143,6 +143,8 @@ type Config struct {
 	API API
 	// HTTP limits every HTTP listener (API socket, API TCP, metrics).
 	HTTP HTTPLimits
+	// BGP is the embedded speaker; nil when the file has no bgp block.
+	BGP *BGP
 	// Services in file order. May be empty (a warning).
 	Services []Service
 
@@ -209,6 +211,10 @@ type Service struct {
 	// Health is the service's health check; nil means none (every backend
 	// is always up).
 	Health *Health
+	// WhenDown says what happens while no backend is usable; ForwardTo
+	// are the Rail nodes used by DownForward.
+	WhenDown  WhenDown
+	ForwardTo []netip.Addr
 	// Line is where the service starts in the file.
 	Line int
 }

@@ -174,6 +174,7 @@ func (p *parser) service(n *yaml.Node, path string, local locals) (Service, vali
 	if e := f["health"]; e != nil {
 		s.Health = p.health(e, path+".health", s.Port, portOK)
 	}
+	p.whenDown(f, n, path, &s, local)
 	if e := f["backends"]; e != nil && !(e.Kind == yaml.ScalarNode && e.ShortTag() == "!!null") {
 		s.Backends, v.addrs = p.backends(e, path+".backends", local, s.VIP)
 	}

@@ -41,6 +41,8 @@ type Metrics struct {
 	// Checker, when set, adds the health checks that could not run on this
 	// node (rail_health_local_errors_total).
 	Checker *Checker
+	// BGP, when set, adds the speaker's sessions and announcements.
+	BGP *Speaker
 }
 
 type passKey struct {
@@ -78,6 +80,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 				addPass(passKey{pc.Queue, pc.CPU, pipeline.Reason(pc.Reason)}, pc.Packets)
 			}
 		}
+	}
+	if m.BGP != nil {
+		m.BGP.WritePrometheus(w)
 	}
 	if m.Checker != nil {
 		for i, n := range m.Checker.LocalErrors() {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -38,8 +40,11 @@ type State struct {
 	macs    map[netip.Addr]header.MAC
 	ids     idAlloc
 	hooks   []func(*Config, []Service)
-	queues  []QueueStats
-	down    map[string]bool // services with no usable backend, to log transitions
+	// usableHooks get, after every apply, which services have a usable
+	// backend (healthy, weight > 0).
+	usableHooks []func([]Service, map[string]bool)
+	queues      []QueueStats
+	down        map[string]bool // services with no usable backend, to log transitions
 
 	gen          atomic.Uint64
 	rebuilds     map[string]uint64
@@ -157,15 +162,46 @@ func (s *State) apply(cfg *Config, svcs []Service) error {
 	if gen > 1 {
 		s.log.Info("snapshot", "generation", gen, "rebuilt", strings.Join(snap.Rebuilt(), ","), "took", d.Round(time.Microsecond))
 	}
-	s.noteAvailability(pc)
+	usable := s.noteAvailability(pc)
 	for _, h := range s.hooks {
 		h(cfg, cloneServices(svcs))
+	}
+	for _, h := range s.usableHooks {
+		h(cloneServices(svcs), maps.Clone(usable))
 	}
 	return nil
 }
 
-// noteAvailability logs services that lose or regain every usable backend.
-func (s *State) noteAvailability(pc pipeline.Config) {
+// OnUsable registers fn, called like OnApply's hooks (under the lock, so it
+// must not block) with the services and which of them have a usable
+// backend; it is called once at once with the current state.
+func (s *State) OnUsable(fn func(svcs []Service, usable map[string]bool)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.usableHooks = append(s.usableHooks, fn)
+	pc, err := s.pipelineConfig(s.cfg, s.svcs)
+	if err != nil {
+		return
+	}
+	fn(cloneServices(s.svcs), usableOf(pc))
+}
+
+func usableOf(pc pipeline.Config) map[string]bool {
+	out := map[string]bool{}
+	for _, sc := range pc.Services {
+		for _, b := range sc.Backends {
+			if b.Healthy && b.Weight > 0 {
+				out[sc.Name] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// noteAvailability logs services that lose or regain every usable backend,
+// and returns which services have one.
+func (s *State) noteAvailability(pc pipeline.Config) map[string]bool {
 	seen := map[string]bool{}
 	for _, sc := range pc.Services {
 		seen[sc.Name] = true
@@ -189,6 +225,7 @@ func (s *State) noteAvailability(pc pipeline.Config) {
 			delete(s.down, name)
 		}
 	}
+	return usableOf(pc)
 }
 
 // pipelineConfig is the data path's view of cfg and svcs with health,
@@ -361,6 +398,7 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
 	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
 	keep.Conntrack, keep.API, keep.HTTP, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.HTTP, s.cfg.MTU
+	keep.BGP = s.cfg.BGP
 	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
 		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
 	}
@@ -424,6 +462,7 @@ func restartKeys(a, b *Config) []string {
 	add(a.Conntrack != b.Conntrack, "conntrack")
 	add(a.API != b.API, "api")
 	add(a.HTTP != b.HTTP, "http")
+	add(!reflect.DeepEqual(a.BGP, b.BGP), "bgp")
 	// The neighbour resolver runs only when raild starts with next_hop:
 	// kernel, so switching into or out of it takes a restart.
 	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")

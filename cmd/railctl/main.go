@@ -157,6 +157,38 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		},
 	})
 
+	root.AddCommand(&cobra.Command{
+		Use:   "bgp",
+		Short: "Show the BGP sessions and what is announced, with which communities and why",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			var v control.BGPView
+			if err := c.call("GET", "/v1/bgp", nil, &v); err != nil {
+				return err
+			}
+			return c.print(v, func(w io.Writer) { printBGP(w, v) })
+		},
+	})
+	var undrain bool
+	nodeDrain := &cobra.Command{
+		Use:   "drain",
+		Short: "Drain this node: announce its routes with GRACEFUL_SHUTDOWN, then withdraw them after drain_time (it keeps forwarding)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			method, what := "POST", "draining: routes carry GRACEFUL_SHUTDOWN, withdrawn after drain_time"
+			if undrain {
+				method, what = "DELETE", "drain ended: routes announced as before"
+			}
+			if err := c.call(method, "/v1/drain", nil, nil); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), what)
+			return nil
+		},
+	}
+	nodeDrain.Flags().BoolVar(&undrain, "undo", false, "end a drain: announce again")
+	root.AddCommand(nodeDrain)
+
 	var watch bool
 	var interval time.Duration
 	var count int
@@ -475,4 +507,40 @@ func (c *cli) client() (*http.Client, string, string, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, "http://raild", "", nil
+}
+
+func printBGP(w io.Writer, v control.BGPView) {
+	state := "forwarding"
+	if !v.Forwarding {
+		state = "not forwarding (nothing is announced)"
+	}
+	if v.Draining {
+		state += ", draining"
+	}
+	fmt.Fprintf(w, "AS %d, router id %s, %s\n\n", v.ASN, v.RouterID, state)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tAS\tSTATE\tUPTIME\tPREFIXES SENT\tUPDATES SENT\tLAST ERROR")
+	for _, p := range v.Peers {
+		up := p.Uptime
+		if up == "" {
+			up = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%s\n", p.Address, p.ASN, p.State, up, p.PrefixesOut, p.UpdatesOut, p.LastError)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PREFIX\tANNOUNCED\tNEXT HOP\tCOMMUNITIES\tSERVICES\tWHY")
+	for _, a := range v.Announcements {
+		yes := "no"
+		if a.Announced {
+			yes = "yes"
+		}
+		comms := strings.Join(a.Communities, " ")
+		if comms == "" {
+			comms = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Prefix, yes, a.NextHop, comms, strings.Join(a.Services, ","), a.Why)
+	}
+	tw.Flush()
 }

@@ -183,8 +183,17 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
-	api := &control.APIServer{State: state, Log: log}
-	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api}
+	var speaker *control.Speaker
+	if cfg.BGP != nil {
+		if speaker, err = control.NewSpeaker(cfg.BGP, log); err != nil {
+			return err
+		}
+		defer speaker.Stop()
+		state.OnUsable(speaker.Update)
+		log.Info("bgp", "asn", cfg.BGP.ASN, "router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers))
+	}
+	api := &control.APIServer{State: state, Log: log, BGP: speaker}
+	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker}
 	for _, q := range n.queues {
 		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock})
 	}
@@ -227,6 +236,13 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 			n.exited <- err
 		}()
 	}
+	if speaker != nil {
+		// The workers run: the VIPs may be announced.
+		speaker.SetForwarding(true)
+		var stopWatch atomic.Bool
+		defer stopWatch.Store(true)
+		go watchWorkers(n, speaker, &stopWatch, log)
+	}
 	// Everything the data path needs is allocated: no more collections.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(memoryLimit)
@@ -240,6 +256,9 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 				continue
 			}
 			log.Info("stopping", "signal", s.String())
+			if speaker != nil {
+				drain(speaker, cfg.BGP, sig, log)
+			}
 		case err := <-n.exited:
 			n.started--
 			return err
