@@ -19,6 +19,17 @@
 //     fields are skipped (Rail sends none; RFC 2890 allows them);
 //   - GRE protocol 0x0800 with an IPv4 packet inside, or 0x86DD with IPv6.
 // The inner packet is never looked into further: the stack checks it.
+//
+// The program loads with CAP_BPF and CAP_NET_ADMIN alone, the
+// capabilities raild has under tools/raild.service, without CAP_PERFMON.
+// Without CAP_PERFMON the verifier refuses a packet pointer plus a
+// variable offset (Spectre v1 hardening), and the GRE header follows an
+// outer header of either 20 or 40 bytes. So the Ethernet and outer IP headers are read
+// through skb->data at constant offsets, and the GRE header and the inner
+// version byte with bpf_skb_load_bytes at a scalar offset. That helper
+// also reads past the linear part of the skb, where skb->data_end ends:
+// a frame whose headers the driver left in page fragments is decapsulated
+// too, where a direct read would have passed it untouched.
 
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -136,8 +147,9 @@ int decap(struct __sk_buff *skb)
 		return pass();
 	}
 
-	__u8 *gre = ip + outer;
-	if ((void *)(gre + 4) > data_end)
+	__u32 goff = ETH_LEN + outer;
+	__u8 gre[4];
+	if (bpf_skb_load_bytes(skb, goff, gre, 4))
 		return pass();
 	if ((gre[0] & GRE_R) || (gre[1] & GRE_VER)) {
 		count(COUNT_UNSUPPORTED);
@@ -151,10 +163,10 @@ int decap(struct __sk_buff *skb)
 	if (gre[0] & GRE_S)
 		glen += 4;
 	__u16 inner_type = ((__u16)gre[2] << 8) | gre[3];
-	__u8 *inner = gre + glen;
-	if ((void *)(inner + 1) > data_end)
+	__u8 inner;
+	if (bpf_skb_load_bytes(skb, goff + glen, &inner, 1))
 		return pass();
-	__u8 version = inner[0] >> 4;
+	__u8 version = inner >> 4;
 	__u64 flags;
 	__u16 new_etype;
 	if (inner_type == ETH_P_IP && version == 4) {

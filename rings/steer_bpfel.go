@@ -26,6 +26,16 @@ type steerServiceKey struct {
 	Pad   uint8
 }
 
+type steerWork struct {
+	_     structs.HostLayout
+	Block [512]uint8
+	Hdr   [44]uint8
+	Ext   [8]uint8
+	Dst   steerAddr
+	Key   steerServiceKey
+	Pass  uint32
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
@@ -34,6 +44,7 @@ const (
 	steerMapPasses      = "passes"
 	steerMapServices    = "services"
 	steerMapVips        = "vips"
+	steerMapWork        = "work"
 	steerMapXsks        = "xsks"
 	steerProgSteer      = "steer"
 	steerProgSteerProbe = "steer_probe"
@@ -93,6 +104,7 @@ type steerMapSpecs struct {
 	Passes   *ebpf.MapSpec `ebpf:"passes"`
 	Services *ebpf.MapSpec `ebpf:"services"`
 	Vips     *ebpf.MapSpec `ebpf:"vips"`
+	Work     *ebpf.MapSpec `ebpf:"work"`
 	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -126,6 +138,7 @@ type steerMaps struct {
 	Passes   *ebpf.Map `ebpf:"passes"`
 	Services *ebpf.Map `ebpf:"services"`
 	Vips     *ebpf.Map `ebpf:"vips"`
+	Work     *ebpf.Map `ebpf:"work"`
 	Xsks     *ebpf.Map `ebpf:"xsks"`
 }
 
@@ -135,6 +148,7 @@ func (m *steerMaps) Close() error {
 		m.Passes,
 		m.Services,
 		m.Vips,
+		m.Work,
 		m.Xsks,
 	)
 }

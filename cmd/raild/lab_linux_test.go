@@ -89,6 +89,7 @@ var buildOnce struct {
 
 func raildBinary(t *testing.T) string {
 	buildOnce.Do(func() {
+		// TestMain (privilege_lab_linux_test.go) removes dir after the tests.
 		dir, err := os.MkdirTemp("", "raild-test")
 		if err != nil {
 			buildOnce.err = err
