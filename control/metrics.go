@@ -193,6 +193,15 @@ func (s *State) writeMetrics(w io.Writer) {
 		metrics.WriteGaugeUint64(w, "rail_service_usable_backends"+ls, uint64(usable))
 		metrics.WriteGaugeUint64(w, "rail_service_available"+ls, b2u(usable > 0))
 		metrics.WriteCounterUint64(w, "rail_table_rebuilds_total"+ls, s.rebuilds[sv.Name])
+		if sv.WhenDown == DownForward {
+			var remote uint64
+			for _, a := range sv.ForwardTo {
+				if id, ok := s.ids.ids[backendRef{sv.Name, nodeKey(a)}]; ok {
+					remote += s.packetsByID(id) - s.ids.base[id]
+				}
+			}
+			metrics.WriteCounterUint64(w, "rail_forwarded_remote_packets_total"+ls, remote)
+		}
 	}
 	for t, n := range s.transitions {
 		to := "down"

@@ -190,7 +190,7 @@ func usableOf(pc pipeline.Config) map[string]bool {
 	out := map[string]bool{}
 	for _, sc := range pc.Services {
 		for _, b := range sc.Backends {
-			if b.Healthy && b.Weight > 0 {
+			if b.Healthy && b.Weight > 0 && !b.Remote {
 				out[sc.Name] = true
 				break
 			}
@@ -207,7 +207,7 @@ func (s *State) noteAvailability(pc pipeline.Config) map[string]bool {
 		seen[sc.Name] = true
 		usable := 0
 		for _, b := range sc.Backends {
-			if b.Healthy && b.Weight > 0 {
+			if b.Healthy && b.Weight > 0 && !b.Remote {
 				usable++
 			}
 		}
@@ -242,6 +242,11 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 		for _, b := range sv.Backends {
 			want = append(want, backendRef{sv.Name, b.Key()})
 		}
+		if sv.WhenDown == DownForward {
+			for _, a := range sv.ForwardTo {
+				want = append(want, backendRef{sv.Name, nodeKey(a)})
+			}
+		}
 	}
 	ids, err := s.ids.assign(want, s.packetsByID)
 	if err != nil {
@@ -250,6 +255,7 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 	i := 0
 	for _, sv := range svcs {
 		sc := pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize}
+		usable := false
 		for _, b := range sv.Backends {
 			bc := pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: ids[i]}
 			i++
@@ -261,12 +267,33 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 			if mac, ok := s.macs[b.Address]; ok {
 				bc.MAC, bc.HasMAC = mac, true
 			}
+			usable = usable || bc.Healthy && bc.Weight > 0
 			sc.Backends = append(sc.Backends, bc)
+		}
+		if sv.WhenDown == DownForward {
+			// While no backend is usable, the other Rail nodes stand in for
+			// them, picked by Maglev over the nodes (every node of the
+			// fleet picks the same one for a flow).
+			var nodes []pipeline.BackendConfig
+			for _, a := range sv.ForwardTo {
+				bc := pipeline.BackendConfig{Address: a, Key: nodeKey(a), Weight: 1, Healthy: true, ID: ids[i], Remote: true}
+				i++
+				if mac, ok := s.macs[a]; ok {
+					bc.MAC, bc.HasMAC = mac, true
+				}
+				nodes = append(nodes, bc)
+			}
+			if !usable {
+				sc.Backends = nodes
+			}
 		}
 		pc.Services = append(pc.Services, sc)
 	}
 	return pc, nil
 }
+
+// nodeKey is the Maglev key (and backend reference) of a forward_to node.
+func nodeKey(a netip.Addr) string { return "node:" + a.String() }
 
 // packetsByID sums backend id's packet counters over the workers.
 func (s *State) packetsByID(id uint32) uint64 {

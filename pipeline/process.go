@@ -81,6 +81,8 @@ type flow struct {
 	end      int
 	hl       int    // the inner IPv4 header length (for ICMP quotes)
 	hash     uint64 // the flow hash, once computed (IPv6 flow labels)
+	viaGRE   bool   // it came in GRE; from is the tunnel's source
+	from     addr128
 }
 
 // process is the general path: every frame the fast path declines.
@@ -161,7 +163,7 @@ func (w *Worker) Process(p *Packet) Result {
 			goto general
 		}
 		bk := &svc.backends[bi]
-		if bk.tag != e.tag || !bk.healthy || bk.v6 || s.nextHop == NextHopBackend {
+		if bk.tag != e.tag || !bk.healthy || bk.v6 || bk.remote || s.nextHop == NextHopBackend {
 			goto general
 		}
 
@@ -229,6 +231,12 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		return Result{Verdict: Pass, Reason: NoService}
 	}
 	svc := sl.svc
+	if svc.remote && fl.viaGRE && svc.fromNode(fl.from) {
+		// Another Rail node forwarded it here, and this service forwards
+		// too: sending it on could loop. It is dropped like any packet of
+		// a service without a backend.
+		return Result{Verdict: Drop, Reason: NoBackend}
+	}
 
 	// The backend: the connection table first, then Maglev.
 	if fl.kind == kindLaterFrag {
@@ -515,6 +523,7 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 				return Result{Verdict: Drop, Reason: Fragment}
 			}
 			innerAt, innerEnd, gre = header.EthernetLen+hl, header.EthernetLen+tl, true
+			fl.viaGRE, fl.from = true, mapped4(be.Uint32(hdr[26:]))
 		} else if s.isVIP(mapped4(dst)) {
 			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), false
 		} else {
@@ -543,6 +552,7 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 				return Result{Verdict: Drop, Reason: Fragment}
 			}
 			innerAt, innerEnd, gre = at, end, true
+			fl.viaGRE, fl.from = true, addr128{be.Uint64(ip6[8:]), be.Uint64(ip6[16:])}
 		} else if s.isVIP(dst) {
 			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), true
 		} else {

@@ -62,6 +62,11 @@ type BackendConfig struct {
 	// when HasMAC is set.
 	MAC    header.MAC
 	HasMAC bool
+	// Remote marks another Rail node standing in for the service's
+	// backends while it has none (when_down: forward): the packet goes to
+	// it in GRE, as the router would send it. A packet that came from such
+	// a node in GRE is never sent to one again, so forwarding cannot loop.
+	Remote bool
 }
 
 // Snapshot is an immutable view of services, Maglev tables and backend
@@ -108,12 +113,14 @@ type service struct {
 	backends []backend
 	name     string
 	proto    uint8
+	remote   bool // some backend is Remote
 }
 
 type backend struct {
 	addr    uint32 // IPv4 backends
 	addr6   [16]byte
 	v6      bool // the outer header is IPv6 (from local_address6)
+	remote  bool // another Rail node (BackendConfig.Remote)
 	tag     uint32
 	id      uint32
 	healthy bool
@@ -247,7 +254,7 @@ func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *maglev.Table {
 		}
 		for j, pb := range ps.Backends {
 			b := sc.Backends[j]
-			if pb.Address != b.Address || pb.Key != b.Key || pb.Weight != b.Weight || pb.Healthy != b.Healthy {
+			if pb.Address != b.Address || pb.Key != b.Key || pb.Weight != b.Weight || pb.Healthy != b.Healthy || pb.Remote != b.Remote {
 				return nil
 			}
 		}
@@ -275,7 +282,8 @@ func buildService(c Config, sc ServiceConfig, table *maglev.Table) (service, err
 			return svc, fmt.Errorf("service %q: backend %v: id %d out of range", sc.Name, a, bc.ID)
 		}
 		b := &svc.backends[j]
-		b.id, b.healthy, b.tag = bc.ID, bc.Healthy, addrTag(a)
+		b.id, b.healthy, b.tag, b.remote = bc.ID, bc.Healthy, addrTag(a), bc.Remote
+		svc.remote = svc.remote || bc.Remote
 		b.mac, b.hasMAC = bc.MAC, bc.HasMAC
 		if a.Is4() {
 			b.addr = v4(a)
@@ -456,4 +464,19 @@ func pow2(n int) int {
 		p <<= 1
 	}
 	return p
+}
+
+// fromNode reports whether a is one of the service's Remote backends
+// (another Rail node).
+func (svc *service) fromNode(a addr128) bool {
+	for i := range svc.backends {
+		b := &svc.backends[i]
+		if !b.remote {
+			continue
+		}
+		if b.v6 && addrOf(netip.AddrFrom16(b.addr6)) == a || !b.v6 && mapped4(b.addr) == a {
+			return true
+		}
+	}
+	return false
 }
