@@ -89,213 +89,22 @@ Example:
 EOF
 }
 
-die() {
-	echo "dsr-lab.sh: $*" >&2
-	exit 1
-}
-
-run() {
-	if $dry_run; then
-		printf '+'
-		printf ' %q' "$@"
-		printf '\n'
-	else
-		"$@"
-	fi
-}
-
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
-link_exists() { ns_exists "$1" && in_ns "$1" ip link show dev "$2" >/dev/null 2>&1; }
-sysctls() {
-	local ns=$1
-	shift
-	run ip netns exec "$ns" sysctl -q -w "$@"
-}
-
-ensure_ns() {
-	local ns=$1
-	ns_exists "$ns" || run ip netns add "$ns"
-	sysctls "$ns" net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	run ip netns exec "$ns" ip link set dev lo up
-}
-
-# veth NS1 DEV1 NS2 DEV2: a veth pair between two namespaces (remade if half there).
-veth() {
-	local ns1=$1 d1=$2 ns2=$3 d2=$4
-	if link_exists "$ns1" "$d1" && link_exists "$ns2" "$d2"; then return; fi
-	if link_exists "$ns1" "$d1"; then run ip -n "$ns1" link del "$d1"; fi
-	if link_exists "$ns2" "$d2"; then run ip -n "$ns2" link del "$d2"; fi
-	run ip link add "$d1" netns "$ns1" type veth peer name "$d2" netns "$ns2"
-}
-
-# no_offloads NS DEV FEATURES...: turn features off one by one (a veth may refuse some).
-no_offloads() {
-	local ns=$1 dev=$2 f
-	shift 2
-	command -v ethtool >/dev/null || die "ethtool is not installed (apt-get install ethtool)"
-	for f in "$@"; do
-		if $dry_run; then
-			run ip netns exec "$ns" ethtool -K "$dev" "$f" off
-		else
-			in_ns "$ns" ethtool -K "$dev" "$f" off >/dev/null 2>&1 || true
-		fi
-	done
-}
-
-addr() { run ip -n "$1" addr replace "$2" dev "$3"; }
-up_link() { run ip -n "$1" link set dev "$2" up; }
-
-be_addr() { echo "10.1.0.1$1"; }
-# The pinned decap links live on a bpffs of the lab's own under the work
-# directory: `ip netns exec` remounts /sys, so /sys/fs/bpf is not there
-# inside a namespace, and the lab leaves nothing in the host's bpffs.
-pin_path() { echo "$dir/bpffs/be$1-decap"; }
-
-bpffs_up() {
-	if ! mountpoint -q "$dir/bpffs" 2>/dev/null; then
-		run mkdir -p "$dir/bpffs"
-		run mount -t bpf rail-dsr "$dir/bpffs"
-	fi
-}
+# The functions the labs share (namespaces, links, the client, the router's
+# backend side, the backends with raild decap and nginx): tools/lib/netlab.sh.
+# shellcheck source=lib/netlab.sh disable=SC1091
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/netlab.sh"
 
 network_up() {
-	local c=${prefix}client r=${prefix}router l=${prefix}lb i b
-	ensure_ns "$c"
-	ensure_ns "$r"
+	local r=${prefix}router l=${prefix}lb
+	client_router_up
 	ensure_ns "$l"
-	veth "$c" c0 "$r" toc
 	veth "$r" tolb "$l" lb0
-	addr "$c" "$CLIENT_ADDR/24" c0
-	up_link "$c" c0
-	run ip -n "$c" route replace default via 10.9.0.1
-	no_offloads "$c" c0 tx tso gso
-
-	sysctls "$r" net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-	addr "$r" 10.9.0.1/24 toc
 	addr "$r" 10.0.0.1/24 tolb
-	link_exists "$r" br0 || run ip -n "$r" link add br0 type bridge
-	addr "$r" 10.1.0.1/24 br0
-	for dev in toc tolb br0; do up_link "$r" "$dev"; done
-	no_offloads "$r" toc tx tso gso
+	up_link "$r" tolb
 	no_offloads "$r" tolb tx tso gso
 	run ip -n "$r" route replace "$VIP/32" via "$LB_ADDR" dev tolb
-
-	addr "$l" "$LB_ADDR/24" lb0
-	up_link "$l" lb0
-	no_offloads "$l" lb0 gro gso tso lro rx tx
-	run ip -n "$l" route replace 10.1.0.0/24 via 10.0.0.1 dev lb0
-	run ip -n "$l" route replace 10.9.0.0/24 via 10.0.0.1 dev lb0
-
-	for ((i = 1; i <= backends; i++)); do
-		b=${prefix}be$i
-		ensure_ns "$b"
-		veth "$r" "be$i" "$b" eth0
-		run ip -n "$r" link set dev "be$i" master br0
-		up_link "$r" "be$i"
-		no_offloads "$r" "be$i" tx tso gso
-		addr "$b" "$(be_addr "$i")/24" eth0
-		up_link "$b" eth0
-		run ip -n "$b" route replace default via 10.1.0.1
-		addr "$b" "$VIP/32" lo
-		sysctls "$b" net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2 net.ipv4.conf.eth0.rp_filter=2 \
-			net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
-	done
-}
-
-decap_up() {
-	local i b pin
-	bpffs_up
-	for ((i = 1; i <= backends; i++)); do
-		b=${prefix}be$i
-		pin=$(pin_path "$i")
-		if [[ -e $pin ]]; then continue; fi
-		run ip netns exec "$b" "$raild" decap --interface eth0 --address "$(be_addr "$i")" --pin "$pin" >"$dir/decap-be$i.log" 2>&1
-	done
-}
-
-nginx_conf() { # nginx_conf N: write backend N's configuration and content
-	local i=$1 d=$dir/be$1
-	mkdir -p "$d/www" "$d/tmp"
-	[[ -s $dir/big ]] || seq 1 700000 >"$dir/big"
-	ln -sf "$dir/big" "$d/www/big"
-	cat >"$d/nginx.conf" <<EOF
-# backend be$i of tools/dsr-lab.sh (prefix $prefix)
-user root;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $d/tmp/body;
-	proxy_temp_path $d/tmp/proxy;
-	fastcgi_temp_path $d/tmp/fastcgi;
-	uwsgi_temp_path $d/tmp/uwsgi;
-	scgi_temp_path $d/tmp/scgi;
-	keepalive_requests 100000;
-	server {
-		add_header X-Backend be$i always;
-		listen $VIP:80;
-		listen $(be_addr "$i"):80;
-		location = / { default_type text/plain; return 200 "be$i\n"; }
-		location = /healthz { default_type text/plain; return 200 "ok\n"; }
-		location /files/ { alias $d/www/; }
-		location /slow/ { alias $d/www/; limit_rate $slow_rate; }
-	}
-}
-EOF
-}
-
-# alive PID: running, and not a zombie waiting for a parent to reap it (the
-# daemonised nginx master's parent is init, which may be slow to reap, or,
-# in a container, may never do it).
-alive() {
-	local state
-	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-	[[ -n $state && $state != Z ]]
-}
-
-nginx_pid() { # the running nginx master of backend N, or nothing
-	local f=$dir/be$1/nginx.pid pid
-	[[ -s $f ]] || return 0
-	pid=$(<"$f")
-	if alive "$pid"; then echo "$pid"; fi
-}
-
-nginx_ctl() { # nginx_ctl start|stop|reload N
-	local what=$1 i=$2 pid
-	[[ $i =~ ^[1-9]$ ]] || die "nginx: backend '$i' is not a number in 1..9"
-	ns_exists "${prefix}be$i" || die "nginx: no namespace ${prefix}be$i (run up first)"
-	pid=$(nginx_pid "$i")
-	case $what in
-	start)
-		[[ -z $pid ]] || return 0
-		command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx)"
-		$dry_run || nginx_conf "$i"
-		run ip netns exec "${prefix}be$i" nginx -q -e "$dir/be$i/error.log" -p "$dir/be$i" -c "$dir/be$i/nginx.conf"
-		;;
-	stop)
-		[[ -n $pid ]] || return 0
-		run kill -TERM "$pid"
-		$dry_run && return 0
-		local n
-		for ((n = 0; n < 200; n++)); do
-			alive "$pid" || return 0
-			sleep 0.02
-		done
-		die "nginx of be$i (pid $pid) did not stop"
-		;;
-	reload)
-		[[ -n $pid ]] || die "nginx of be$i is not running"
-		run kill -HUP "$pid"
-		;;
-	*) die "nginx: '$what' is not start, stop or reload" ;;
-	esac
+	node_up "$l" "$LB_ADDR"
+	backends_up
 }
 
 cmd_up() {
@@ -304,7 +113,7 @@ cmd_up() {
 	[[ -x $raild ]] || $dry_run || die "no raild binary at $raild (make build, or --raild BIN)"
 	$dry_run || mkdir -p "$dir"
 	network_up
-	decap_up
+	decap_up rail-dsr
 	if $nginx; then
 		local i
 		for ((i = 1; i <= backends; i++)); do nginx_ctl start "$i"; done
@@ -313,40 +122,27 @@ cmd_up() {
 }
 
 cmd_down() {
-	local ns i pin
-	for ((i = 1; i <= 9; i++)); do
-		if ns_exists "${prefix}be$i"; then
-			if [[ -n $(nginx_pid "$i") ]]; then nginx_ctl stop "$i"; fi
-		fi
-		pin=$(pin_path "$i")
-		# Deleting the namespace detaches the program; the pin would stay.
-		if [[ -e $pin ]]; then run rm -f "$pin"; fi
-	done
+	local ns
+	backends_down
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
 		case $ns in
 		"${prefix}client" | "${prefix}router" | "${prefix}lb" | "${prefix}"be[1-9]) run ip netns del "$ns" ;;
 		esac
 	done
-	if mountpoint -q "$dir/bpffs" 2>/dev/null; then run umount "$dir/bpffs"; fi
+	bpffs_down
 	if [[ -d $dir ]]; then run rm -rf "$dir"; fi
 	$dry_run || echo "dsr lab down: ${prefix}* removed"
 }
 
 cmd_status() {
-	local ok=0 ns i
+	local ok=0 ns
 	for ns in client router lb; do
 		if ns_exists "$prefix$ns"; then echo "$prefix$ns: present"; else
 			echo "$prefix$ns: absent"
 			ok=1
 		fi
 	done
-	for ((i = 1; i <= 9; i++)); do
-		ns_exists "${prefix}be$i" || continue
-		local tc pid
-		tc=$([[ -e $(pin_path "$i") ]] && echo "decap pinned at $(pin_path "$i")" || echo "NO decap pin")
-		pid=$(nginx_pid "$i")
-		echo "${prefix}be$i: $(be_addr "$i"), $tc, nginx ${pid:+pid }${pid:-not running}"
-	done
+	backends_status
 	return $ok
 }
 
