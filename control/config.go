@@ -145,6 +145,8 @@ type Config struct {
 	HTTP HTTPLimits
 	// BGP is the embedded speaker; nil when the file has no bgp block.
 	BGP *BGP
+	// Memory is when the garbage collector runs (read at start only).
+	Memory Memory
 	// Services in file order. May be empty (a warning).
 	Services []Service
 
@@ -215,6 +217,10 @@ type Service struct {
 	// are the Rail nodes used by DownForward.
 	WhenDown  WhenDown
 	ForwardTo []netip.Addr
+	// SecondChance: flows whose backend is in transition (a backend
+	// filling or draining) carry the other backend as a second hop
+	// (docs/DSR.md); backends run raild decap.
+	SecondChance bool
 	// Line is where the service starts in the file.
 	Line int
 }
@@ -227,6 +233,11 @@ type Backend struct {
 	// Name, when set, replaces the address as the Maglev key, so that a
 	// backend can change address without moving its flows.
 	Name string
+	// State is the backend's lifecycle: active, filling (new: not in the
+	// table before the transition) or draining (no new flows, still the
+	// second hop of its old flows). Every node derives the same tables
+	// from it.
+	State BackendState
 	// Line is where the backend starts in the file.
 	Line int
 }

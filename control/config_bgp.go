@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rail-lb/rail/pipeline"
 )
 
 // BGP is the node's embedded BGP speaker (docs/FLEET.md): it announces each
@@ -50,6 +52,16 @@ type Peer struct {
 	// Passive: wait for the peer to connect instead of connecting.
 	Passive bool
 }
+
+// BackendState is a backend's lifecycle state in the file.
+type BackendState string
+
+// Backend lifecycle states.
+const (
+	StateActive   BackendState = "active"
+	StateFilling  BackendState = "filling"
+	StateDraining BackendState = "draining"
+)
 
 // WhenDown is what a service does while it has no usable backend.
 type WhenDown string
@@ -346,4 +358,14 @@ func (p *parser) whenDown(f map[string]*yaml.Node, n *yaml.Node, path string, s 
 	case s.WhenDown != DownForward && f["forward_to"] != nil:
 		p.warnf(f["forward_to"], path+".forward_to", "used only with when_down: forward")
 	}
+}
+
+func (s BackendState) pipeline() pipeline.BackendState {
+	switch s {
+	case StateFilling:
+		return pipeline.Filling
+	case StateDraining:
+		return pipeline.Draining
+	}
+	return pipeline.Active
 }

@@ -206,6 +206,10 @@ func (p *parser) parse(data []byte) *Config {
 	if n := f["bgp"]; n != nil {
 		c.BGP = p.bgp(n, c)
 	}
+	c.Memory = DefaultMemory
+	if n := f["memory"]; n != nil {
+		p.memory(n, &c.Memory)
+	}
 	if n := f["services"]; n != nil {
 		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
 	} else {
@@ -216,13 +220,13 @@ func (p *parser) parse(data []byte) *Config {
 
 var (
 	topKeys = []string{"interface", "queues", "cpus", "xdp_mode", "zero_copy", "local_address", "local_address6",
-		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "http", "bgp", "services"}
+		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "http", "bgp", "memory", "services"}
 	conntrackKeys = []string{"entries_per_core", "tcp_timeout", "udp_timeout"}
 	apiKeys       = []string{"socket", "address", "token_file"}
 	httpKeys      = []string{"max_connections", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"}
-	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "when_down", "forward_to", "backends"}
+	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "when_down", "forward_to", "second_chance", "backends"}
 	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall"}
-	backendKeys   = []string{"address", "weight", "name"}
+	backendKeys   = []string{"address", "weight", "name", "state"}
 )
 
 // deref follows YAML aliases to the node they name.

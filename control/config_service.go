@@ -175,6 +175,9 @@ func (p *parser) service(n *yaml.Node, path string, local locals) (Service, vali
 		s.Health = p.health(e, path+".health", s.Port, portOK)
 	}
 	p.whenDown(f, n, path, &s, local)
+	if e := f["second_chance"]; e != nil {
+		s.SecondChance, _ = p.boolean(e, path+".second_chance")
+	}
 	if e := f["backends"]; e != nil && !(e.Kind == yaml.ScalarNode && e.ShortTag() == "!!null") {
 		s.Backends, v.addrs = p.backends(e, path+".backends", local, s.VIP)
 	}
@@ -258,6 +261,12 @@ func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Add
 		if w := f["weight"]; w != nil {
 			if weight, ok := p.uint(w, bp+".weight", math.MaxUint32); ok {
 				b.Weight = uint32(weight)
+			}
+		}
+		b.State = StateActive
+		if st := f["state"]; st != nil {
+			if v, ok := p.enum(st, bp+".state", string(StateActive), string(StateFilling), string(StateDraining)); ok {
+				b.State = BackendState(v)
 			}
 		}
 		nameOK := true

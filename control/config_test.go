@@ -42,11 +42,11 @@ func TestParseProblems(t *testing.T) {
 		{"not a mapping", "- 1\n", "1:1: the file must be a mapping of keys (key: value), got a list", false},
 		{"two documents", head + "---\n" + head, "2:1: a second YAML document: the file must hold exactly one", false},
 		{"unknown key", head + "interfaces: eth0\n", "2:1: interfaces: unknown key (did you mean interface?)", false},
-		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, services)", false},
-		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, health, when_down, forward_to, backends)", false},
-		{"unknown backend key", svc + "        port: 8080\n", "10:9: services[0].backends[1].port: unknown key (expected one of address, weight, name)", false},
+		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, services)", false},
+		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, health, when_down, forward_to, second_chance, backends)", false},
+		{"unknown backend key", svc + "        port: 8080\n", "10:9: services[0].backends[1].port: unknown key (expected one of address, weight, name, state)", false},
 		{"duplicate key", head + "local_address: 10.0.0.3\n", "2:1: local_address: duplicate key (first at line 1)", false},
-		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, services)", false},
+		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, services)", false},
 		{"merge key used", head + "conntrack:\n  <<: {tcp_timeout: 1h}\n", "3:3: conntrack.<<: merge keys (<<) are not supported", false},
 		{"conntrack not a mapping", head + "conntrack: 5\n", "2:12: conntrack: expected a mapping of keys (key: value), got 5", false},
 
@@ -282,15 +282,16 @@ func TestExample(t *testing.T) {
 		Conntrack:      Conntrack{EntriesPerCore: 1 << 20, TCPTimeout: time.Hour, UDPTimeout: 30 * time.Second},
 		API:            API{Socket: "/run/rail/raild.sock"},
 		HTTP:           DefaultHTTPLimits,
+		Memory:         Memory{Policy: MemoryGC, GCPercent: 100, Limit: 512 << 20},
 		Services: []Service{
-			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, WhenDown: DownWithdraw, Line: 50, Backends: []Backend{
-				{Address: a("10.1.0.11"), Weight: 1, Line: 65},
-				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", Line: 67},
+			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, WhenDown: DownWithdraw, Line: 58, Backends: []Backend{
+				{Address: a("10.1.0.11"), Weight: 1, State: StateActive, Line: 73},
+				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", State: StateActive, Line: 75},
 			}, Health: &Health{Type: HealthHTTP, Port: 80, Path: "/healthz", StatusMin: 200, StatusMax: 399,
 				Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}},
-			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, WhenDown: DownWithdraw, Line: 69, Backends: []Backend{
-				{Address: a("10.1.0.21"), Weight: 1, Line: 74},
-				{Address: a("10.1.0.22"), Weight: 2, Line: 75},
+			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, WhenDown: DownWithdraw, Line: 77, Backends: []Backend{
+				{Address: a("10.1.0.21"), Weight: 1, State: StateActive, Line: 82},
+				{Address: a("10.1.0.22"), Weight: 2, State: StateActive, Line: 83},
 			}},
 		},
 		file: "example.yaml",

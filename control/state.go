@@ -190,7 +190,7 @@ func usableOf(pc pipeline.Config) map[string]bool {
 	out := map[string]bool{}
 	for _, sc := range pc.Services {
 		for _, b := range sc.Backends {
-			if b.Healthy && b.Weight > 0 && !b.Remote {
+			if b.Healthy && b.Weight > 0 && !b.Remote && b.State != pipeline.Draining {
 				out[sc.Name] = true
 				break
 			}
@@ -207,7 +207,7 @@ func (s *State) noteAvailability(pc pipeline.Config) map[string]bool {
 		seen[sc.Name] = true
 		usable := 0
 		for _, b := range sc.Backends {
-			if b.Healthy && b.Weight > 0 && !b.Remote {
+			if b.Healthy && b.Weight > 0 && !b.Remote && b.State != pipeline.Draining {
 				usable++
 			}
 		}
@@ -254,10 +254,10 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 	}
 	i := 0
 	for _, sv := range svcs {
-		sc := pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize}
+		sc := pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize, SecondChance: sv.SecondChance}
 		usable := false
 		for _, b := range sv.Backends {
-			bc := pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: ids[i]}
+			bc := pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: ids[i], State: b.State.pipeline()}
 			i++
 			if sv.Health != nil {
 				if up, ok := s.health[healthRef{sv.Name, b.Address}]; ok {
@@ -267,7 +267,7 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 			if mac, ok := s.macs[b.Address]; ok {
 				bc.MAC, bc.HasMAC = mac, true
 			}
-			usable = usable || bc.Healthy && bc.Weight > 0
+			usable = usable || bc.Healthy && bc.Weight > 0 && bc.State != pipeline.Draining
 			sc.Backends = append(sc.Backends, bc)
 		}
 		if sv.WhenDown == DownForward {
@@ -426,6 +426,7 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
 	keep.Conntrack, keep.API, keep.HTTP, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.HTTP, s.cfg.MTU
 	keep.BGP = s.cfg.BGP
+	keep.Memory = s.cfg.Memory
 	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
 		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
 	}
@@ -490,6 +491,7 @@ func restartKeys(a, b *Config) []string {
 	add(a.API != b.API, "api")
 	add(a.HTTP != b.HTTP, "http")
 	add(!reflect.DeepEqual(a.BGP, b.BGP), "bgp")
+	add(a.Memory != b.Memory, "memory")
 	// The neighbour resolver runs only when raild starts with next_hop:
 	// kernel, so switching into or out of it takes a restart.
 	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")

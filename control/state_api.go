@@ -29,6 +29,8 @@ type BackendView struct {
 	Name    string `json:"name,omitempty"`
 	Weight  uint32 `json:"weight"`
 	Healthy bool   `json:"healthy"`
+	// State is the lifecycle state: active, filling or draining.
+	State   string `json:"state"`
 	Packets uint64 `json:"packets"`
 	// Source is "config" for a backend from the file, "api" for one added
 	// through the API (gone at the next reload or restart).
@@ -83,7 +85,7 @@ func (s *State) view(sv Service) ServiceView {
 	}
 	for _, b := range sv.Backends {
 		ref := backendRef{sv.Name, b.Key()}
-		bv := BackendView{Address: b.Address.String(), Name: b.Name, Weight: b.Weight, Healthy: s.healthy(sv, b), Source: "config"}
+		bv := BackendView{Address: b.Address.String(), Name: b.Name, Weight: b.Weight, Healthy: s.healthy(sv, b), Source: "config", State: string(b.State)}
 		o := s.origin[ref]
 		if o.added {
 			bv.Source = "api"
@@ -145,7 +147,7 @@ func (s *State) AddBackend(service string, req BackendRequest) (BackendView, err
 	if err != nil {
 		return BackendView{}, err
 	}
-	b := Backend{Address: addr, Weight: DefaultWeight, Name: req.Name}
+	b := Backend{Address: addr, Weight: DefaultWeight, Name: req.Name, State: StateActive}
 	if req.Weight != nil {
 		b.Weight = *req.Weight
 	}

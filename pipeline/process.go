@@ -83,6 +83,7 @@ type flow struct {
 	hash     uint64 // the flow hash, once computed (IPv6 flow labels)
 	viaGRE   bool   // it came in GRE; from is the tunnel's source
 	from     addr128
+	second   uint32 // the second hop (an IPv4 backend) for the GRE key; 0: none
 }
 
 // process is the general path: every frame the fast path declines.
@@ -163,7 +164,7 @@ func (w *Worker) Process(p *Packet) Result {
 			goto general
 		}
 		bk := &svc.backends[bi]
-		if bk.tag != e.tag || !bk.healthy || bk.v6 || bk.remote || s.nextHop == NextHopBackend {
+		if bk.tag != e.tag || !bk.healthy || bk.v6 || bk.remote || svc.prev != nil || s.nextHop == NextHopBackend {
 			goto general
 		}
 
@@ -277,6 +278,14 @@ func (w *Worker) processGeneral(p *Packet) Result {
 		if fl.kind == kindFirstFrag {
 			w.firstFragment(sl, &fl, bi)
 		}
+		if svc.prev != nil {
+			// Second chance: the pick before the transition, if another.
+			if p := svc.prev.Lookup(h); int(p) < len(svc.backends) && p != bi {
+				if pb := &svc.backends[p]; pb.healthy && !pb.v6 && !pb.remote && !svc.backends[bi].v6 {
+					fl.second = pb.addr
+				}
+			}
+		}
 	}
 	return w.encapsulate(p, s, sl, bi, &fl)
 }
@@ -287,10 +296,14 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 	buf, off := p.Buf, p.Off
 	bk := &sl.svc.backends[bi]
 	innerLen := fl.end - fl.inner
-	if s.mtu != 0 && bk.hdrLen+innerLen > s.mtu {
+	key := 0 // the GRE key holding the second hop, when there is one
+	if fl.second != 0 {
+		key = header.GREKeyLen
+	}
+	if s.mtu != 0 && bk.hdrLen+key+innerLen > s.mtu {
 		return w.tooBig(p, s, sl, bk, fl)
 	}
-	start := fl.inner - header.EthernetLen - bk.hdrLen
+	start := fl.inner - header.EthernetLen - bk.hdrLen - key
 	if start < 0 {
 		return Result{Verdict: Drop, Reason: NoHeadroom}
 	}
@@ -317,7 +330,11 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 		eth[12], eth[13] = 0x08, 0x00
 		oh := (*[EncapLen]byte)(o[header.EthernetLen:])
 		*oh = *(*[EncapLen]byte)(bk.hdr[:])
-		total := uint32(EncapLen + innerLen)
+		total := uint32(EncapLen + key + innerLen)
+		if key != 0 {
+			be.PutUint16(oh[20:], header.GREFlagKey)
+			be.PutUint32(o[header.EthernetLen+EncapLen:], fl.second)
+		}
 		df := fl.df
 		if fl.v6 {
 			df = header.IPv4FlagDF // an IPv6 packet is never fragmented on the way

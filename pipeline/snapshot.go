@@ -49,7 +49,27 @@ type ServiceConfig struct {
 	Proto     uint8  // 6, 17, or 0 = any
 	TableSize uint32 // prime
 	Backends  []BackendConfig
+	// SecondChance: while some backend is Filling or Draining, a packet
+	// whose pick differs between the current table and the one before the
+	// transition carries the other pick in its GRE key (docs/DSR.md).
+	SecondChance bool
 }
+
+// BackendState is a backend's place in a transition, declared in the
+// configuration so that every node derives the same tables from it.
+type BackendState uint8
+
+const (
+	// Active backends are in both tables.
+	Active BackendState = iota
+	// Filling backends are new: in the current table, not in the one
+	// before the transition.
+	Filling
+	// Draining backends are on their way out: no new flows (out of the
+	// current table) but still in the one before the transition, so their
+	// connections find them as a second hop.
+	Draining
+)
 
 // BackendConfig is one backend of a service.
 type BackendConfig struct {
@@ -62,6 +82,8 @@ type BackendConfig struct {
 	// when HasMAC is set.
 	MAC    header.MAC
 	HasMAC bool
+	// State is the backend's lifecycle state.
+	State BackendState
 	// Remote marks another Rail node standing in for the service's
 	// backends while it has none (when_down: forward): the packet goes to
 	// it in GRE, as the router would send it. A packet that came from such
@@ -110,6 +132,10 @@ func addrOf(a netip.Addr) addr128 {
 type service struct {
 	slot     *svcSlot // this service's slot in svcSlots
 	table    *maglev.Table
+	// prev is the table before the transition in progress (second chance;
+	// nil when there is none): a flow whose pick differs gets it as its
+	// second hop.
+	prev     *maglev.Table
 	backends []backend
 	name     string
 	proto    uint8
@@ -222,7 +248,7 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 		if !sc.VIP.IsValid() || sc.VIP.IsUnspecified() || sc.VIP == c.Local || sc.VIP == c.Local6 {
 			return nil, fmt.Errorf("service %q: VIP %v cannot be used", sc.Name, sc.VIP)
 		}
-		var old *maglev.Table
+		var old *service
 		if p := prev.sameTable(sc, c.Seed); p != nil {
 			old = p
 		} else {
@@ -244,21 +270,21 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 
 // sameTable returns the Maglev table prev built for a service with exactly
 // sc's table inputs, or nil.
-func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *maglev.Table {
+func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *service {
 	if prev == nil || prev.cfg.Seed != seed {
 		return nil
 	}
 	for i, ps := range prev.cfg.Services {
-		if ps.Name != sc.Name || ps.TableSize != sc.TableSize || len(ps.Backends) != len(sc.Backends) {
+		if ps.Name != sc.Name || ps.TableSize != sc.TableSize || len(ps.Backends) != len(sc.Backends) || ps.SecondChance != sc.SecondChance {
 			continue
 		}
 		for j, pb := range ps.Backends {
 			b := sc.Backends[j]
-			if pb.Address != b.Address || pb.Key != b.Key || pb.Weight != b.Weight || pb.Healthy != b.Healthy || pb.Remote != b.Remote {
+			if pb.Address != b.Address || pb.Key != b.Key || pb.Weight != b.Weight || pb.Healthy != b.Healthy || pb.Remote != b.Remote || pb.State != b.State {
 				return nil
 			}
 		}
-		return prev.services[i].table
+		return &prev.services[i]
 	}
 	return nil
 }
@@ -267,9 +293,11 @@ func (prev *Snapshot) sameTable(sc ServiceConfig, seed uint64) *maglev.Table {
 // of them for NewSnapshot; the changed ones for NewSnapshotFrom).
 func (s *Snapshot) Rebuilt() []string { return s.rebuilt }
 
-func buildService(c Config, sc ServiceConfig, table *maglev.Table) (service, error) {
+func buildService(c Config, sc ServiceConfig, old *service) (service, error) {
 	svc := service{name: sc.Name, backends: make([]backend, len(sc.Backends)), proto: sc.Proto}
 	mb := make([]maglev.Backend, len(sc.Backends))
+	before := make([]maglev.Backend, len(sc.Backends)) // the table before the transition
+	transition := false
 	for j, bc := range sc.Backends {
 		a := bc.Address.Unmap()
 		if !a.IsValid() || a.IsUnspecified() {
@@ -304,10 +332,18 @@ func buildService(c Config, sc ServiceConfig, table *maglev.Table) (service, err
 		if key == "" {
 			key = a.String()
 		}
-		mb[j] = maglev.Backend{Key: key, Weight: w}
+		now, then := w, w
+		switch bc.State {
+		case Filling:
+			then, transition = 0, true
+		case Draining:
+			now, transition = 0, true
+		}
+		mb[j] = maglev.Backend{Key: key, Weight: now}
+		before[j] = maglev.Backend{Key: key, Weight: then}
 	}
-	if table != nil {
-		svc.table = table
+	if old != nil {
+		svc.table, svc.prev = old.table, old.prev
 		return svc, nil
 	}
 	t, err := maglev.New(mb, sc.TableSize, c.Seed)
@@ -315,6 +351,11 @@ func buildService(c Config, sc ServiceConfig, table *maglev.Table) (service, err
 		return svc, fmt.Errorf("service %q: %w", sc.Name, err)
 	}
 	svc.table = t
+	if sc.SecondChance && transition {
+		if svc.prev, err = maglev.New(before, sc.TableSize, c.Seed); err != nil {
+			return svc, fmt.Errorf("service %q: the table before the transition: %w", sc.Name, err)
+		}
+	}
 	return svc, nil
 }
 

@@ -23,6 +23,9 @@ const (
 
 	// GREMinLen is the length of a GRE header without optional fields.
 	GREMinLen = 4
+	// GREKeyLen is the length of the optional key field (RFC 2890), which
+	// Rail's egress uses for a second hop.
+	GREKeyLen = 4
 
 	// GRE flag bits in the first 16-bit word.
 	GREFlagChecksum = 0x8000

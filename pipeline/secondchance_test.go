@@ -1,0 +1,105 @@
+package pipeline
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// egress decodes a transmitted frame's outer destination and GRE key.
+func egress(t *testing.T, frame []byte) (dst netip.Addr, key uint32, keyed bool) {
+	t.Helper()
+	pk := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.Default)
+	ip, _ := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	gre, _ := pk.Layer(layers.LayerTypeGRE).(*layers.GRE)
+	if ip == nil || gre == nil {
+		t.Fatalf("egress frame does not decode as IPv4 | GRE: %v", pk)
+	}
+	if err := pk.ErrorLayer(); err != nil {
+		t.Fatalf("egress frame: %v", err.Error())
+	}
+	if ip.Length != uint16(len(frame)-14) || ip.Checksum != ipv4Checksum(frame[14:34]) {
+		t.Fatalf("outer IPv4 length %d (frame %d) or checksum wrong", ip.Length, len(frame)-14)
+	}
+	dst, _ = netip.AddrFromSlice(ip.DstIP)
+	return dst, gre.Key, gre.KeyPresent
+}
+
+func ipv4Checksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i < len(h); i += 2 {
+		if i == 10 {
+			continue
+		}
+		sum += uint32(h[i])<<8 | uint32(h[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}
+
+// TestSecondChance: with backends in transition — one draining and two
+// filling at once — a flow whose pick differs between the current table
+// and the table before the transition carries the other pick in its GRE
+// key, and no other flow does; the second hop is the backend the flow went
+// to before (computed here by a worker given the configuration before the
+// transition). Without second_chance the same transition leaves every
+// egress frame without a key.
+func TestSecondChance(t *testing.T) {
+	addrs := []netip.Addr{
+		netip.MustParseAddr("10.1.0.11"), netip.MustParseAddr("10.1.0.12"), netip.MustParseAddr("10.1.0.13"),
+		netip.MustParseAddr("10.1.0.14"), netip.MustParseAddr("10.1.0.15"),
+	}
+	cfg := func(second bool, states ...BackendState) Config {
+		c := testConfig()
+		c.Services[0].Backends = nil
+		c.Services[0].SecondChance = second
+		for i, st := range states {
+			c.Services[0].Backends = append(c.Services[0].Backends, BackendConfig{Address: addrs[i], Weight: 1, Healthy: true, ID: uint32(i), State: st})
+		}
+		return c
+	}
+	// Before: three active backends. Now: the third drains, two are added.
+	before := newTestWorker(t, cfg(false, Active, Active, Active))
+	now := newTestWorker(t, cfg(true, Active, Active, Draining, Filling, Filling))
+	plain := newTestWorker(t, cfg(false, Active, Active, Draining, Filling, Filling))
+	keyed, moved := 0, 0
+	for i := range 3000 {
+		in := defaultInner()
+		in.sport = uint16(1024 + i)
+		old, _, _ := egress(t, transmit(t, before, greFrame(t, in, nil)))
+		cur, key, hasKey := egress(t, transmit(t, now, greFrame(t, in, nil)))
+		if cur == addrs[2] {
+			t.Fatalf("flow %d went to the draining backend", i)
+		}
+		if old != cur {
+			moved++
+			if !hasKey || key != be.Uint32(old.AsSlice()) {
+				t.Fatalf("flow %d moved %v → %v: key %v %#x, want the old backend as second hop", i, old, cur, hasKey, key)
+			}
+			keyed++
+		} else if hasKey {
+			t.Fatalf("flow %d stayed on %v but carries key %#x", i, cur, key)
+		}
+		if _, _, k := egress(t, transmit(t, plain, greFrame(t, in, nil))); k {
+			t.Fatalf("flow %d: a key without second_chance", i)
+		}
+	}
+	t.Logf("%d of 3000 flows moved and carry their old backend as second hop (1 draining, 2 filling at once)", keyed)
+	if moved < 3000/5 {
+		t.Errorf("only %d of 3000 flows moved: the transition did not change the table", moved)
+	}
+}
+
+// transmit runs one frame through w and returns the egress frame.
+func transmit(t *testing.T, w *Worker, frame []byte) []byte {
+	t.Helper()
+	p := packetFor(frame)
+	if r := w.Process(p); r.Verdict != Tx {
+		t.Fatalf("verdict %v %v, want tx", r.Verdict, r.Reason)
+	}
+	return p.Buf[p.Off : p.Off+p.Len]
+}
