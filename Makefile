@@ -4,9 +4,9 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFLAGS_TEST ?=
-SHELL_SCRIPTS := $(wildcard tools/*.sh) .ci/run
+SHELL_SCRIPTS := $(wildcard tools/*.sh tools/lib/*.sh) .ci/run
 
-.PHONY: all build test lint shellcheck demo generate bench clean
+.PHONY: all build test lint shellcheck demo fleet-demo generate bench clean
 
 all: build
 
@@ -40,6 +40,11 @@ shellcheck:
 # synthetic GRE traffic from trafgen with the packet counts and rates.
 demo:
 	tools/demo.sh --gre
+
+# A fleet losing a node: three raild nodes behind a bird2 router (BGP, ECMP),
+# one killed mid-download. See tools/fleet-demo.sh --help and docs/FLEET.md.
+fleet-demo:
+	tools/fleet-demo.sh
 
 # Regenerates the XDP steering program's Go bindings (needs clang-14, libbpf-dev).
 generate:
