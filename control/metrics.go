@@ -109,7 +109,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		metrics.WriteCounterUint64(w, "rail_icmp_too_big_sent_total{"+lq+"}", st.Reasons[pipeline.ICMPTooBig].Load())
 		metrics.WriteCounterUint64(w, "rail_fragment_lookups_total{"+lq+`,result="hit"}`, st.FragHits.Load())
 		metrics.WriteCounterUint64(w, "rail_fragment_lookups_total{"+lq+`,result="miss"}`, st.FragMisses.Load())
-		lc := `cpu="` + strconv.Itoa(q.CPU) + `"`
+		// Per worker: by queue and cpu (two queues' workers may share a
+		// cpu, and each series needs a label set of its own).
+		lc := lq
 		metrics.WriteGaugeUint64(w, "rail_conntrack_entries{"+lc+"}", st.ConntrackLive.Load())
 		metrics.WriteGaugeUint64(w, "rail_conntrack_slots{"+lc+"}", st.ConntrackSlots.Load())
 		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="hit"}`, st.ConntrackHits.Load())
@@ -236,17 +238,20 @@ func (m *Metrics) Serve(addr string, lim HTTPLimits) (*http.Server, error) {
 		return nil, fmt.Errorf("metrics_address %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		// Render first, send after: the rendering takes the state's lock, and a
-		// slow scraper must never hold it (API calls, health changes and
-		// reloads wait on it).
-		var b bytes.Buffer
-		m.WritePrometheus(&b)
-		metrics.WriteProcessMetrics(&b)
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		w.Write(b.Bytes())
-	})
+	mux.HandleFunc("/metrics", m.serveMetrics)
 	return serveHTTP(ln, mux, lim), nil
+}
+
+// serveMetrics answers one scrape.
+func (m *Metrics) serveMetrics(w http.ResponseWriter, _ *http.Request) {
+	// Render first, send after: the rendering takes the state's lock, and a
+	// slow scraper must never hold it (API calls, health changes and
+	// reloads wait on it).
+	var b bytes.Buffer
+	m.WritePrometheus(&b)
+	metrics.WriteProcessMetrics(&b)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	w.Write(b.Bytes())
 }
 
 func writeXSKStats(w io.Writer, labels string, s rings.Stats) {

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"github.com/rail-lb/rail/pipeline"
 	"net/netip"
 	"os"
 	"slices"
@@ -85,10 +86,29 @@ func TestStateMetrics(t *testing.T) {
 		`rail_snapshot_generation 2`,
 		`rail_reloads_total{result="invalid"} 0`,
 		`rail_api_requests_total{code="4xx"} 0`,
-		`rail_conntrack_lookups_total{cpu="3",result="hit"} 0`,
+		`rail_conntrack_lookups_total{queue="0",cpu="3",result="hit"} 0`,
 	} {
 		if !strings.Contains(b.String(), want+"\n") {
 			t.Errorf("no %s in\n%s", want, b.String())
 		}
+	}
+}
+
+// TestMetricsSeriesUnique: two queues whose workers share a cpu still give
+// every series a label set of its own (Prometheus rejects duplicates).
+func TestMetricsSeriesUnique(t *testing.T) {
+	m := &Metrics{Queues: []QueueStats{{Queue: 0, CPU: 1, Pipeline: &pipeline.Stats{}}, {Queue: 1, CPU: 1, Pipeline: &pipeline.Stats{}}}}
+	var b strings.Builder
+	m.WritePrometheus(&b)
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		if seen[name] {
+			t.Errorf("series %s twice", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("only %d series:\n%s", len(seen), b.String())
 	}
 }
