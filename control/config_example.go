@@ -53,6 +53,14 @@ http:
   write_timeout: 30s
   idle_timeout: 30s         # a keep-alive connection with no next request
 
+# When the Go garbage collector runs (docs/DEPLOY.md, Memory). The data path
+# allocates nothing once started; the control plane (health checks, metrics,
+# API, reloads) does, and the collector takes that back.
+memory:
+  policy: gc          # gc (the collector runs, GOGC below) | limit (collector off until the heap reaches limit) | off (never collect; for benchmarks)
+  gc_percent: 100     # with policy gc
+  limit: 512MiB       # soft limit (debug.SetMemoryLimit) with gc and limit: above the data path's size (§4)
+
 services:
   - name: web
     vip: 192.0.2.10

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -21,10 +20,6 @@ import (
 	"github.com/rail-lb/rail/pipeline"
 	"github.com/rail-lb/rail/rings"
 )
-
-// memoryLimit is the soft limit the daemon runs under once the collector is
-// off: everything the data path needs is allocated at start.
-const memoryLimit = 4 << 30
 
 func cmdRun(args []string, stderr io.Writer) int {
 	var file string
@@ -243,9 +238,9 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		defer stopWatch.Store(true)
 		go watchWorkers(n, speaker, &stopWatch, log)
 	}
-	// Everything the data path needs is allocated: no more collections.
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(memoryLimit)
+	// Everything the data path needs is allocated: from now on the
+	// collector runs as memory: says (memory.go).
+	applyMemory(cfg.Memory, log)
 
 	for {
 		select {
