@@ -22,7 +22,8 @@ import (
 // it down and Rise consecutive successes bring it back.
 type Checker struct {
 	set func(ctx context.Context, service string, addr netip.Addr, up bool) bool
-	// check runs one check (Check; tests replace it).
+	// check, when set, runs every check instead of the loops' own probers
+	// (tests).
 	check func(ctx context.Context, addr netip.Addr, spec Health) error
 	wg    sync.WaitGroup
 	log   *slog.Logger
@@ -77,7 +78,7 @@ func NewChecker(set func(ctx context.Context, service string, addr netip.Addr, u
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Checker{set: set, check: Check, log: log, targets: map[healthRef]*target{}}
+	return &Checker{set: set, log: log, targets: map[healthRef]*target{}}
 }
 
 // Reconcile starts checks for new backends, restarts those whose check
@@ -138,8 +139,15 @@ func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 	logged := false // a local failure was logged and nothing else happened since
 	tick := time.NewTicker(spec.Interval)
 	defer tick.Stop()
+	// One prober per loop: what a check needs is built once, not per check.
+	check := func(ctx context.Context) error { return c.check(ctx, ref.addr, spec) }
+	if c.check == nil {
+		p := newProber(ref.addr, spec)
+		defer p.close()
+		check = p.check
+	}
 	for {
-		err := c.check(ctx, ref.addr, spec)
+		err := check(ctx)
 		if ctx.Err() != nil {
 			return
 		}
@@ -195,44 +203,90 @@ func (c *Checker) report(ctx context.Context, ref healthRef, up bool, err error)
 
 // Check runs one health check of spec against addr; nil means up.
 func Check(ctx context.Context, addr netip.Addr, spec Health) error {
-	ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
-	defer cancel()
-	hostport := netip.AddrPortFrom(addr, spec.Port).String()
-	var d net.Dialer
+	p := newProber(addr, spec)
+	defer p.close()
+	return p.check(ctx)
+}
+
+// prober runs the checks of one backend. What they need is built once: an
+// http check keeps its client, transport and request from one check to the
+// next, with small connection buffers; a check then leaves 8.7 KB of
+// garbage instead of 18 KB (BenchmarkGarbageHealthProbe). Every check
+// still opens a connection of its own (no keep-alive): a backend that
+// stops accepting connections fails its next check.
+type prober struct {
+	spec     Health
+	hostport string
+	// http
+	client *http.Client
+	tr     *http.Transport
+	req    *http.Request // without a context: each check adds its own
+	err    error         // the request could not be built
+	// udp
+	buf []byte
+}
+
+// udpProbe is the datagram of a udp check.
+var udpProbe = []byte("rail health check\n")
+
+func newProber(addr netip.Addr, spec Health) *prober {
+	p := &prober{spec: spec, hostport: netip.AddrPortFrom(addr, spec.Port).String()}
 	switch spec.Type {
+	case HealthHTTP:
+		// Small buffers: a check reads a status line and a few headers, and
+		// the body goes to io.Discard (whose buffers are pooled).
+		p.tr = &http.Transport{DisableKeepAlives: true, Proxy: nil, ReadBufferSize: 1024, WriteBufferSize: 512}
+		p.client = &http.Client{Transport: p.tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a redirect is an answer: judge its status
+		}}
+		p.req, p.err = http.NewRequest("GET", "http://"+p.hostport+spec.Path, nil)
+		if p.err == nil {
+			p.req.Header.Set("User-Agent", "rail-health/1")
+		}
+	case HealthUDP:
+		p.buf = make([]byte, 512)
+	}
+	return p
+}
+
+func (p *prober) close() {
+	if p.tr != nil {
+		p.tr.CloseIdleConnections()
+	}
+}
+
+// check runs one check; nil means up.
+func (p *prober) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
+	defer cancel()
+	switch p.spec.Type {
 	case HealthTCP:
-		conn, err := d.DialContext(ctx, "tcp", hostport)
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", p.hostport)
 		if err != nil {
 			return err
 		}
 		return conn.Close()
 	case HealthHTTP:
-		return checkHTTP(ctx, hostport, spec)
+		return p.checkHTTP(ctx)
 	case HealthUDP:
-		return checkUDP(ctx, hostport)
+		return p.checkUDP(ctx)
 	}
-	return fmt.Errorf("unknown health check type %q", spec.Type)
+	return fmt.Errorf("unknown health check type %q", p.spec.Type)
 }
 
-func checkHTTP(ctx context.Context, hostport string, spec Health) error {
-	tr := &http.Transport{DisableKeepAlives: true, Proxy: nil}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse // a redirect is an answer: judge its status
-	}}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+hostport+spec.Path, nil)
-	if err != nil {
-		return err
+func (p *prober) checkHTTP(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
 	}
-	req.Header.Set("User-Agent", "rail-health/1")
-	resp, err := client.Do(req)
+	resp, err := p.client.Do(p.req.WithContext(ctx))
 	if err != nil {
 		return err
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if resp.StatusCode < spec.StatusMin || resp.StatusCode > spec.StatusMax {
-		return fmt.Errorf("http status %d (want %d-%d)", resp.StatusCode, spec.StatusMin, spec.StatusMax)
+	if resp.StatusCode < p.spec.StatusMin || resp.StatusCode > p.spec.StatusMax {
+		return fmt.Errorf("http status %d (want %d-%d)", resp.StatusCode, p.spec.StatusMin, p.spec.StatusMax)
 	}
 	return nil
 }
@@ -240,9 +294,9 @@ func checkHTTP(ctx context.Context, hostport string, spec Health) error {
 // checkUDP sends one datagram. A reply, or silence until the timeout,
 // count as up; an ICMP port unreachable (ECONNREFUSED) as down — UDP has
 // no handshake to prove more.
-func checkUDP(ctx context.Context, hostport string) error {
+func (p *prober) checkUDP(ctx context.Context) error {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", hostport)
+	conn, err := d.DialContext(ctx, "udp", p.hostport)
 	if err != nil {
 		return err
 	}
@@ -250,11 +304,10 @@ func checkUDP(ctx context.Context, hostport string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	if _, err := conn.Write([]byte("rail health check\n")); err != nil {
+	if _, err := conn.Write(udpProbe); err != nil {
 		return err
 	}
-	buf := make([]byte, 512)
-	_, err = conn.Read(buf)
+	_, err = conn.Read(p.buf)
 	var ne net.Error
 	switch {
 	case err == nil:

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	rtmetrics "runtime/metrics"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -242,16 +243,29 @@ func (m *Metrics) Serve(addr string, lim HTTPLimits) (*http.Server, error) {
 	return serveHTTP(ln, mux, lim), nil
 }
 
+// scrapeBufs hold the rendered pages between scrapes: a page is tens of
+// kilobytes, and growing a new buffer to that size for every scrape was
+// half of a scrape's garbage (BenchmarkGarbageScrape).
+var scrapeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledScrape bounds the buffers kept: one that grew past it (a node
+// with thousands of backends) is left to the collector.
+const maxPooledScrape = 4 << 20
+
 // serveMetrics answers one scrape.
 func (m *Metrics) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 	// Render first, send after: the rendering takes the state's lock, and a
 	// slow scraper must never hold it (API calls, health changes and
 	// reloads wait on it).
-	var b bytes.Buffer
-	m.WritePrometheus(&b)
-	metrics.WriteProcessMetrics(&b)
+	b := scrapeBufs.Get().(*bytes.Buffer)
+	b.Reset()
+	m.WritePrometheus(b)
+	metrics.WriteProcessMetrics(b)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	w.Write(b.Bytes())
+	w.Write(b.Bytes()) // copied into the connection's buffer: b may be reused
+	if b.Cap() <= maxPooledScrape {
+		scrapeBufs.Put(b)
+	}
 }
 
 func writeXSKStats(w io.Writer, labels string, s rings.Stats) {
