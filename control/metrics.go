@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	rtmetrics "runtime/metrics"
@@ -135,11 +136,22 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 			writeXSKStats(w, lx, xs)
 		}
 	}
-	// The data path runs with the collector off; this shows it stays off.
-	gc := []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	// The collector (memory: in the configuration, docs/DEPLOY.md): its
+	// cycles and GOGC, -1 when off (memory.policy limit or off; the soft
+	// limit is go_memlimit_bytes). Heap, RSS and pause totals are in the
+	// process metrics (go_memstats_heap_inuse_bytes,
+	// process_resident_memory_bytes, go_gc_duration_seconds_sum).
+	gc := []rtmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/gogc:percent"}}
 	rtmetrics.Read(gc)
 	if gc[0].Value.Kind() == rtmetrics.KindUint64 {
 		metrics.WriteCounterUint64(w, "rail_gc_cycles_total", gc[0].Value.Uint64())
+	}
+	if gc[1].Value.Kind() == rtmetrics.KindUint64 {
+		pc := int64(-1) // GOGC=off reads as the largest uint64
+		if v := gc[1].Value.Uint64(); v <= math.MaxInt32 {
+			pc = int64(v)
+		}
+		metrics.WriteGaugeFloat64(w, "rail_gc_percent", float64(pc))
 	}
 	if m.API != nil {
 		ok, client, server := m.API.Requests()
