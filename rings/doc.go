@@ -78,6 +78,34 @@
 // Receive, Transmit, Recycle and Service allocate nothing and make at most
 // one system call each, only when a need_wakeup flag asks for it.
 //
+// # Busy polling
+//
+// With Opts.BusyPoll, Open sets SO_PREFER_BUSY_POLL, SO_BUSY_POLL and
+// SO_BUSY_POLL_BUDGET (the batch, 64) on the socket, and in copy mode
+// XDP_MAX_TX_SKB_BUDGET (64, Linux ≥ 6.17), so that the worker's own
+// non-blocking sendto/recvfrom run the queue's NAPI — the driver's rx
+// and tx work — in the worker's thread, a budget at a time, while the
+// kernel defers its own run of that NAPI (the device's
+// napi_defer_hard_irqs and gro_flush_timeout, which raild sets per NAPI
+// with NAPI_SET). Transmit then never kicks, and Service makes the one
+// system call of a worker iteration: sendto while descriptors wait on the
+// tx ring (it busy polls rx first), else recvfrom when the rx ring is
+// empty or the fill ring asks, else none — at most one per batch.
+//
+// The kernel busy polls the NAPI whose id the socket took from its queue
+// when it was bound (Linux ≥ 6.13: xsk_bind reads the rx queue's NAPI,
+// which the driver set with netif_queue_set_napi). A socket whose id is 0
+// cannot be busy polled — every call would return at once while the
+// kernel's softirq or NAPI thread does the work — so Open falls back to
+// need_wakeup kicks and BusyPoll() says why (ErrNoNAPI). That is the case
+// on veth (Linux 6.18, measured by TestVethBusyPoll): its NAPI exists
+// while an XDP program is attached and NAPI_SET configures it, but the
+// veth links none of its queues to it (NETDEV_CMD_QUEUE_GET shows no
+// napi-id), so SO_INCOMING_NAPI_ID stays 0; forced to busy poll anyway,
+// 2000 frames took 4754 calls with BusyPollRxPackets unchanged and the
+// veth's NAPI thread doing the receive work. NAPIs, GetNAPI, SetNAPI and
+// QueueNAPI speak the netdev netlink family for this.
+//
 // # Headroom (measured)
 //
 // The kernel writes received data XDP_PACKET_HEADROOM (256) bytes past

@@ -100,7 +100,37 @@ type Opts struct {
 	FillSize, CompletionSize, RxSize, TxSize uint32
 	// ZeroCopy selects XDP_ZEROCOPY or XDP_COPY binding.
 	ZeroCopy ZeroCopy
+
+	// BusyPoll asks for preferred busy polling (Linux ≥ 5.11): Open sets
+	// SO_PREFER_BUSY_POLL, SO_BUSY_POLL (BusyPollUsecs) and
+	// SO_BUSY_POLL_BUDGET (BusyPollBudget) on the socket, and in copy
+	// mode XDP_MAX_TX_SKB_BUDGET (BusyPollBudget, at least 32; Linux ≥
+	// 6.17), so that the worker's own sendto/recvfrom run the queue's NAPI
+	// — the driver's rx and tx work — in the worker's context, one batch
+	// per call, instead of the kernel running it in a softirq or NAPI
+	// thread. The kernel only lets it take effect when the device's
+	// napi_defer_hard_irqs and gro_flush_timeout are set (raild does that)
+	// and the socket knows its queue's NAPI (see BusyPollStatus). An
+	// option the kernel refuses is not an Open error: the socket falls
+	// back to need_wakeup kicks and Socket.BusyPoll says why.
+	BusyPoll bool
+	// BusyPollUsecs is SO_BUSY_POLL: how long a blocking busy poll may
+	// spin. The worker only makes non-blocking calls, which poll the NAPI
+	// once whatever the value; it must be > 0 for busy polling to be on.
+	// 0 takes DefaultBusyPollUsecs.
+	BusyPollUsecs int
+	// BusyPollBudget is SO_BUSY_POLL_BUDGET: frames one busy poll may
+	// process (1 .. 65535); 0 takes DefaultBusyPollBudget, the worker's
+	// batch.
+	BusyPollBudget int
 }
+
+// Busy-poll defaults: the budget is pipeline.Batch, the frames one worker
+// iteration takes.
+const (
+	DefaultBusyPollUsecs  = 20
+	DefaultBusyPollBudget = 64
+)
 
 // DefaultOpts returns 4096 frames of 4096 bytes, no extra headroom,
 // 2048-entry rings and ZeroCopyAuto.
@@ -130,6 +160,10 @@ const (
 	// counts fit 21 bits each in one atomic word.
 	maxFrameCount = 1 << 20
 	maxRingSize   = 1 << 20
+	// maxBusyPollUsecs is one second; maxBusyPollBudget is the kernel's
+	// limit for SO_BUSY_POLL_BUDGET (U16_MAX).
+	maxBusyPollUsecs  = 1_000_000
+	maxBusyPollBudget = 1<<16 - 1
 )
 
 // ErrInvalidOpts is wrapped by every validation error from Open.
@@ -162,6 +196,12 @@ func (o Opts) Validate() error {
 	}
 	if o.ZeroCopy < ZeroCopyAuto || o.ZeroCopy > ZeroCopyOff {
 		return bad("ZeroCopy %d: must be ZeroCopyAuto, ZeroCopyOn or ZeroCopyOff", int(o.ZeroCopy))
+	}
+	if o.BusyPollUsecs < 0 || o.BusyPollUsecs > maxBusyPollUsecs {
+		return bad("BusyPollUsecs %d: must be between 0 (default %d) and %d", o.BusyPollUsecs, DefaultBusyPollUsecs, maxBusyPollUsecs)
+	}
+	if o.BusyPollBudget < 0 || o.BusyPollBudget > maxBusyPollBudget {
+		return bad("BusyPollBudget %d: must be between 0 (default %d) and %d", o.BusyPollBudget, DefaultBusyPollBudget, maxBusyPollBudget)
 	}
 	return nil
 }
@@ -226,13 +266,45 @@ type Stats struct {
 	RxFillRingEmptyDescs uint64 // times the kernel found the fill ring empty
 	TxRingEmptyDescs     uint64 // times the kernel found the tx ring empty
 
-	// Counted by the socket.
-	TxKicks      uint64 // sendto wakeups issued because the tx ring asked
+	// Counted by the socket. TxKicks + FillKicks + BusyPolls + Waits is
+	// every system call the worker made on the socket.
+	TxKicks      uint64 // sendto wakeups issued because the tx ring asked (busy polling: because descriptors waited on it)
 	FillKicks    uint64 // recvfrom wakeups issued because the fill ring asked
+	BusyPolls    uint64 // recvfrom issued to run the queue's NAPI (busy polling, rx ring empty)
+	Waits        uint64 // poll(2) calls of Wait (an idle worker parking)
 	KickErrors   uint64 // wakeups that failed with something other than EAGAIN/EBUSY/ENOBUFS
 	BadRecycles  uint64 // Recycle calls for frames the caller did not hold (ignored)
 	BadTransmits uint64 // descriptors Transmit refused (not held, out of the frame, Options≠0)
 	RingErrors   uint64 // rx/completion addresses that were not ours (kernel bug; skipped)
+}
+
+// BusyPollStatus says what Open made of Opts.BusyPoll.
+type BusyPollStatus struct {
+	// Requested is Opts.BusyPoll.
+	Requested bool
+	// Enabled: SO_PREFER_BUSY_POLL, SO_BUSY_POLL and SO_BUSY_POLL_BUDGET
+	// are set, the socket knows the NAPI instance it busy polls (NAPIID),
+	// and the worker drives that NAPI with its own system calls (Service).
+	Enabled bool
+	// NAPIID is the socket's SO_INCOMING_NAPI_ID after bind: the NAPI
+	// instance its busy polls run. 0 means the kernel linked no NAPI to
+	// the socket's queue (the driver does not call netif_queue_set_napi —
+	// veth, Linux 6.18 — or the NAPI did not exist at bind): a busy poll
+	// would return at once, so the socket falls back (Err wraps ErrNoNAPI).
+	NAPIID uint32
+	// Err is why Enabled is false although Requested: the option the
+	// kernel refused and its errno (EPERM without CAP_NET_ADMIN, ENOPROTOOPT
+	// on a kernel without CONFIG_NET_RX_BUSY_POLL or before 5.11), or
+	// ErrNoNAPI. The socket then works as without BusyPoll.
+	Err error
+	// Usecs and Budget are the SO_BUSY_POLL and SO_BUSY_POLL_BUDGET values set.
+	Usecs, Budget int
+	// TxBudget is the copy-mode XDP_MAX_TX_SKB_BUDGET set (frames one
+	// sendto transmits); 0: the kernel's default (32), because the socket
+	// is zero-copy, busy polling is off, or the kernel has no such option
+	// (before 6.17: TxBudgetErr).
+	TxBudget    int
+	TxBudgetErr error
 }
 
 // ServiceKey is one entry of the steering program's service set.
@@ -242,6 +314,10 @@ type ServiceKey struct {
 	Port  uint16
 	Proto uint8
 }
+
+// ErrNoNAPI is wrapped by BusyPollStatus.Err when the kernel gave the
+// socket no NAPI id to busy poll.
+var ErrNoNAPI = errors.New("the kernel links no NAPI instance to this queue (SO_INCOMING_NAPI_ID 0: the driver does not call netif_queue_set_napi, as veth does not, or the NAPI did not exist when the socket was bound); busy polling cannot run it, so the socket uses need_wakeup kicks")
 
 // ErrClosed is returned by calls on a closed Socket or Steer.
 var ErrClosed = errors.New("rings: closed")

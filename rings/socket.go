@@ -29,6 +29,7 @@ const (
 // be called from any goroutine until Close.
 type Socket struct {
 	fd       int
+	queue    int
 	zeroCopy bool
 	opts     Opts
 
@@ -55,7 +56,14 @@ type Socket struct {
 	txStall    uint32
 	counts     atomic.Uint64
 
+	// busy: preferred busy polling is set on the socket (BusyPollStatus.
+	// Enabled): Transmit never kicks and Service makes the one system call
+	// of an iteration (drive).
+	busy     bool
+	busyStat BusyPollStatus
+
 	txKicks, fillKicks, kickErrors atomic.Uint64
+	busyPolls, waits               atomic.Uint64
 	badRecycles, badTransmits      atomic.Uint64
 	ringErrors                     atomic.Uint64
 
@@ -154,7 +162,8 @@ func (s *Socket) Receive(descs []Desc) int {
 // (ring full) or is refused (a frame not held, Len 0, data past the end of
 // its frame, Options ≠ 0) stops it. The caller still holds the frames of
 // descs[n:] and must Transmit or Recycle them. The kernel is kicked with
-// one sendto(MSG_DONTWAIT) only if the tx ring's need_wakeup flag is set.
+// one sendto(MSG_DONTWAIT) only if the tx ring's need_wakeup flag is set
+// and the socket does not busy poll (then the next Service sends them).
 func (s *Socket) Transmit(descs []Desc) int {
 	n := s.tx.reserve(uint32(len(descs)))
 	idx := s.tx.cachedProd
@@ -176,7 +185,7 @@ func (s *Socket) Transmit(descs []Desc) int {
 		s.txOut += k
 		s.publish()
 	}
-	if (k > 0 || n == 0) && s.tx.needWakeup() {
+	if !s.busy && (k > 0 || n == 0) && s.tx.needWakeup() {
 		s.kickTx()
 	}
 	return int(k)
@@ -233,10 +242,18 @@ func (s *Socket) Recycle(addr uint64) {
 // need_wakeup: recvfrom; tx ring need_wakeup with descriptors still
 // waiting on it: sendto — in copy mode the kernel sends only a bounded
 // batch per sendto, so a burst larger than that needs another kick).
+//
+// A socket that busy polls (BusyPoll().Enabled) makes at most one system
+// call here and none elsewhere (drive), so a worker iteration — Service,
+// Receive, Transmit — costs at most one.
 func (s *Socket) Service() {
 	completed := s.reap()
 	s.refill()
 	s.publish()
+	if s.busy {
+		s.drive()
+		return
+	}
 	if s.fill.needWakeup() {
 		s.kickFill()
 	}
@@ -261,6 +278,32 @@ func (s *Socket) Service() {
 
 // txStallKicks is how many Service calls a stalled tx ring waits between kicks.
 const txStallKicks = 64
+
+// drive is Service's system call when the socket busy polls: the worker
+// is the queue's NAPI scheduler now (the kernel defers its own run while
+// the worker keeps calling), so it runs the NAPI when there is work for
+// it, with exactly one call:
+//
+//   - descriptors wait on the tx ring: sendto(MSG_DONTWAIT). The kernel
+//     busy polls the NAPI (receiving up to the budget into the rx ring)
+//     and then transmits (copy mode: up to the tx budget of descriptors;
+//     zero-copy: the NAPI's tx work did). Whether or not need_wakeup is
+//     set: with busy polling nobody else runs that NAPI.
+//   - else the rx ring is empty, or the fill ring asks for a wakeup:
+//     recvfrom(MSG_DONTWAIT), which busy polls the NAPI.
+//   - else received frames wait: no call, Receive takes them.
+func (s *Socket) drive() {
+	if s.txOut > 0 && atomicLoad(s.tx.consumer) != s.tx.cachedProd {
+		s.kickTx()
+		return
+	}
+	if s.rx.peek(1) == 0 || s.fill.needWakeup() {
+		s.busyPoll()
+	}
+}
+
+// BusyPoll reports what Open made of Opts.BusyPoll.
+func (s *Socket) BusyPoll() BusyPollStatus { return s.busyStat }
 
 func (s *Socket) reap() uint32 {
 	n := s.comp.peek(s.comp.size)
@@ -331,6 +374,8 @@ func (s *Socket) Frames() FrameCounts {
 func (s *Socket) counters(st *Stats) {
 	st.TxKicks = s.txKicks.Load()
 	st.FillKicks = s.fillKicks.Load()
+	st.BusyPolls = s.busyPolls.Load()
+	st.Waits = s.waits.Load()
 	st.KickErrors = s.kickErrors.Load()
 	st.BadRecycles = s.badRecycles.Load()
 	st.BadTransmits = s.badTransmits.Load()

@@ -68,6 +68,12 @@ func withDefaults(o Opts) Opts {
 	if o.TxSize == 0 {
 		o.TxSize = d.TxSize
 	}
+	if o.BusyPollUsecs == 0 {
+		o.BusyPollUsecs = DefaultBusyPollUsecs
+	}
+	if o.BusyPollBudget == 0 {
+		o.BusyPollBudget = DefaultBusyPollBudget
+	}
 	return o
 }
 
@@ -77,7 +83,7 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: socket(AF_XDP): %w (needs CAP_NET_RAW and a kernel with CONFIG_XDP_SOCKETS)", where, err)
 	}
-	s := &Socket{fd: fd}
+	s := &Socket{fd: fd, queue: queue}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -172,7 +178,86 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 	}
 	s.zeroCopy = xo&unix.XDP_OPTIONS_ZEROCOPY != 0
 	s.sys.pollFd[0] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	if o.BusyPoll {
+		s.setBusyPoll(o)
+	}
 	return s, nil
+}
+
+// setBusyPoll sets the busy-poll options after bind (the kernel takes the
+// socket's NAPI id from its queue at bind). A refused option is no error:
+// the options set so far are undone, the socket stays a need_wakeup
+// socket and busyStat.Err says which option and why.
+func (s *Socket) setBusyPoll(o Opts) {
+	st := BusyPollStatus{Requested: true, Usecs: o.BusyPollUsecs, Budget: o.BusyPollBudget}
+	for _, opt := range []struct {
+		name string
+		opt  int
+		v    int
+	}{
+		{"SO_PREFER_BUSY_POLL", unix.SO_PREFER_BUSY_POLL, 1},
+		{"SO_BUSY_POLL", unix.SO_BUSY_POLL, o.BusyPollUsecs},
+		{"SO_BUSY_POLL_BUDGET", unix.SO_BUSY_POLL_BUDGET, o.BusyPollBudget},
+	} {
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, opt.opt, opt.v); err != nil {
+			hint := ""
+			switch err {
+			case unix.EPERM:
+				hint = " (needs CAP_NET_ADMIN)"
+			case unix.ENOPROTOOPT, unix.EINVAL:
+				hint = " (kernel without CONFIG_NET_RX_BUSY_POLL, or before Linux 5.11)"
+			}
+			st.Err = fmt.Errorf("rings: %s %d: %w%s", opt.name, opt.v, err, hint)
+			// SO_BUSY_POLL 0 alone turns busy polling off again.
+			_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 0)
+			_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 0)
+			s.busyStat = st
+			return
+		}
+	}
+	// The kernel busy polls the NAPI whose id the socket took from its
+	// queue at bind (net/xdp/xsk.c, xsk_bind: the driver's rx queue →
+	// NAPI link, netif_queue_set_napi). Without one every busy poll
+	// returns at once: fall back rather than pretend.
+	id, err := s.NAPIID()
+	st.NAPIID = id
+	if err != nil || id == 0 {
+		if err == nil {
+			err = ErrNoNAPI
+		}
+		st.Err = fmt.Errorf("rings: queue %d: socket has NAPI id 0: %w", s.queue, err)
+		_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_BUSY_POLL, 0)
+		_ = unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_PREFER_BUSY_POLL, 0)
+		s.busyStat = st
+		return
+	}
+	st.Enabled = true
+	if !s.zeroCopy {
+		// One sendto per batch: let it transmit the whole batch in copy
+		// mode (the kernel takes 32 to the tx ring's size; older kernels
+		// have no such option and send 32 per call).
+		b := max(o.BusyPollBudget, 32)
+		b = min(b, int(o.TxSize))
+		if err := unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, b); err != nil {
+			st.TxBudgetErr = fmt.Errorf("rings: XDP_MAX_TX_SKB_BUDGET %d: %w (Linux ≥ 6.17; copy mode sends 32 frames per sendto)", b, err)
+		} else {
+			st.TxBudget = b
+		}
+	}
+	s.busy = true
+	s.busyStat = st
+}
+
+// NAPIID is the NAPI instance the kernel busy polls for this socket
+// (SO_INCOMING_NAPI_ID; an AF_XDP socket gets it when it is bound, from
+// the NAPI the driver linked to its queue). 0: none, so busy polling
+// cannot run anything for it.
+func (s *Socket) NAPIID() (uint32, error) {
+	v, err := unix.GetsockoptInt(s.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
+	if err != nil {
+		return 0, fmt.Errorf("rings: SO_INCOMING_NAPI_ID fd %d: %w", s.fd, err)
+	}
+	return uint32(v), nil
 }
 
 func setsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
@@ -206,6 +291,16 @@ func (s *Socket) kickTx() {
 	}
 }
 
+// busyPoll runs the queue's NAPI once in this thread: recvfrom on a
+// busy-polling XSK busy polls (and, copy mode, does nothing else).
+func (s *Socket) busyPoll() {
+	_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	s.busyPolls.Add(1)
+	if !transient(e) {
+		s.kickErrors.Add(1)
+	}
+}
+
 func (s *Socket) kickFill() {
 	_, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	s.fillKicks.Add(1)
@@ -223,6 +318,7 @@ func (s *Socket) Wait(timeout time.Duration) error {
 		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
 	}
 	s.sys.pollFd[0].Revents = 0
+	s.waits.Add(1)
 	_, err := unix.Poll(s.sys.pollFd[:], ms)
 	if err != nil && err != unix.EINTR {
 		return fmt.Errorf("rings: poll fd %d: %w", s.fd, err)

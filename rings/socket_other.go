@@ -17,6 +17,10 @@ func Open(ifindex, queue int, o Opts) (*Socket, error) { return nil, ErrNotSuppo
 
 func (s *Socket) kickTx()   {}
 func (s *Socket) kickFill() {}
+func (s *Socket) busyPoll() {}
+
+// NAPIID fails with ErrNotSupported.
+func (s *Socket) NAPIID() (uint32, error) { return 0, ErrNotSupported }
 
 // Wait fails with ErrNotSupported.
 func (s *Socket) Wait(timeout time.Duration) error { return ErrNotSupported }

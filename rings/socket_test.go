@@ -10,14 +10,29 @@ import (
 
 // fakeKernel backs a Socket with ordinary memory and plays the kernel's
 // side of the four rings, so that the accounting can be tested without a NIC.
+// It allocates nothing after newFake, so that TestNoAllocs can measure a
+// loop that really receives and transmits through it.
 type fakeKernel struct {
 	idx                  [4][3]uint32 // fill, comp, rx, tx × producer, consumer, flags
 	fill, comp           []uint64
 	rx, tx               []Desc
 	fillCons, txCons     uint32 // kernel-side cached consumers
 	rxProd, compProd     uint32 // kernel-side cached producers
-	inFlightRx, inFlight []uint64
+	inFlightRx, inFlight fifo   // taken from fill / tx, not yet on rx / completion
 }
+
+// fifo is a fixed-capacity queue of frame addresses.
+type fifo struct {
+	a          []uint64
+	head, tail int // a[head%len] is the oldest; tail-head entries
+}
+
+func newFifo(n uint32) fifo   { return fifo{a: make([]uint64, n)} }
+func (q *fifo) len() int      { return q.tail - q.head }
+func (q *fifo) push(v uint64) { q.a[q.tail%len(q.a)] = v; q.tail++ }
+func (q *fifo) peek() uint64  { return q.a[q.head%len(q.a)] }
+func (q *fifo) pop()          { q.head++ }
+func (q *fifo) full() bool    { return q.len() == len(q.a) }
 
 func newFake(t testing.TB, o Opts, start uint32) (*Socket, *fakeKernel) {
 	t.Helper()
@@ -27,6 +42,7 @@ func newFake(t testing.TB, o Opts, start uint32) (*Socket, *fakeKernel) {
 	k := &fakeKernel{
 		fill: make([]uint64, o.FillSize), comp: make([]uint64, o.CompletionSize),
 		rx: make([]Desc, o.RxSize), tx: make([]Desc, o.TxSize),
+		inFlightRx: newFifo(o.FrameCount), inFlight: newFifo(o.FrameCount),
 	}
 	// Start every index near the 2^32 wrap to exercise it.
 	for i := range k.idx {
@@ -48,7 +64,7 @@ func (k *fakeKernel) take(n int) int {
 	prod := atomic.LoadUint32(&k.idx[0][0])
 	i := 0
 	for ; i < n && k.fillCons != prod; i++ {
-		k.inFlightRx = append(k.inFlightRx, k.fill[k.fillCons&uint32(len(k.fill)-1)])
+		k.inFlightRx.push(k.fill[k.fillCons&uint32(len(k.fill)-1)])
 		k.fillCons++
 	}
 	atomic.StoreUint32(&k.idx[0][1], k.fillCons)
@@ -60,9 +76,9 @@ func (k *fakeKernel) take(n int) int {
 func (k *fakeKernel) deliver(n int, length uint32) int {
 	cons := atomic.LoadUint32(&k.idx[2][1])
 	i := 0
-	for ; i < n && len(k.inFlightRx) > 0 && k.rxProd-cons < uint32(len(k.rx)); i++ {
-		k.rx[k.rxProd&uint32(len(k.rx)-1)] = Desc{Addr: k.inFlightRx[0] + 256, Len: length}
-		k.inFlightRx = k.inFlightRx[1:]
+	for ; i < n && k.inFlightRx.len() > 0 && k.rxProd-cons < uint32(len(k.rx)); i++ {
+		k.rx[k.rxProd&uint32(len(k.rx)-1)] = Desc{Addr: k.inFlightRx.peek() + 256, Len: length}
+		k.inFlightRx.pop()
 		k.rxProd++
 	}
 	atomic.StoreUint32(&k.idx[2][0], k.rxProd)
@@ -75,7 +91,7 @@ func (k *fakeKernel) send(n int) int {
 	prod := atomic.LoadUint32(&k.idx[3][0])
 	i := 0
 	for ; i < n && k.txCons != prod; i++ {
-		k.inFlight = append(k.inFlight, k.tx[k.txCons&uint32(len(k.tx)-1)].Addr)
+		k.inFlight.push(k.tx[k.txCons&uint32(len(k.tx)-1)].Addr)
 		k.txCons++
 	}
 	atomic.StoreUint32(&k.idx[3][1], k.txCons)
@@ -85,9 +101,9 @@ func (k *fakeKernel) send(n int) int {
 func (k *fakeKernel) complete(n int) int {
 	cons := atomic.LoadUint32(&k.idx[1][1])
 	i := 0
-	for ; i < n && len(k.inFlight) > 0 && k.compProd-cons < uint32(len(k.comp)); i++ {
-		k.comp[k.compProd&uint32(len(k.comp)-1)] = k.inFlight[0]
-		k.inFlight = k.inFlight[1:]
+	for ; i < n && k.inFlight.len() > 0 && k.compProd-cons < uint32(len(k.comp)); i++ {
+		k.comp[k.compProd&uint32(len(k.comp)-1)] = k.inFlight.peek()
+		k.inFlight.pop()
 		k.compProd++
 	}
 	atomic.StoreUint32(&k.idx[1][0], k.compProd)
@@ -156,7 +172,7 @@ func TestFakeFrameAccounting(t *testing.T) {
 		// nothing more; everything must come back to free + fill.
 		k.send(1 << 20)
 		k.complete(1 << 20)
-		for len(k.inFlightRx) > 0 {
+		for k.inFlightRx.len() > 0 {
 			k.deliver(16, 60)
 			for n := s.Receive(descs); n > 0; n = s.Receive(descs) {
 				for _, d := range descs[:n] {
@@ -296,35 +312,94 @@ func TestFramesConcurrent(t *testing.T) {
 	}
 }
 
+// TestNoAllocs measures the worker's whole iteration — the fake kernel
+// delivering, Receive, Transmit, Recycle, the kernel sending and
+// completing, Service — and checks that every run really moved frames both
+// ways, in need_wakeup mode and in busy-poll mode (where Service makes the
+// iteration's system call: on the fake's fd -1 it fails with EBADF, which
+// is counted, not allocated).
 func TestNoAllocs(t *testing.T) {
-	s, k := newFake(t, smallOpts(), 0)
-	descs := make([]Desc, 8)
-	allocs := testing.AllocsPerRun(1000, func() {
-		k.take(4)
-		k.deliver(4, 64)
-		n := s.Receive(descs)
-		half := n / 2
-		sent := s.Transmit(descs[:half])
-		for _, d := range descs[sent:n] {
-			s.Recycle(d.Addr)
+	for _, busy := range []bool{false, true} {
+		s, k := newFake(t, smallOpts(), 0)
+		s.busy = busy
+		atomic.StoreUint32(&k.idx[3][2], ringNeedWakeup) // copy mode: tx always asks
+		descs := make([]Desc, 8)
+		var received, transmitted, runs int
+		iteration := func() {
+			runs++
+			k.take(4)
+			k.deliver(4, 64)
+			n := s.Receive(descs)
+			received += n
+			sent := s.Transmit(descs[:n/2])
+			transmitted += sent
+			for _, d := range descs[sent:n] {
+				s.Recycle(d.Addr)
+			}
+			k.send(4)
+			k.complete(4)
+			s.Service()
 		}
-		k.send(4)
-		k.inFlight = k.inFlight[:0:0]
-		k.complete(4)
-		s.Service()
-	})
-	_ = allocs // the fake kernel allocates; measure the socket alone below
-	allocs = testing.AllocsPerRun(1000, func() {
-		n := s.Receive(descs)
-		sent := s.Transmit(descs[:n/2])
-		for _, d := range descs[sent:n] {
-			s.Recycle(d.Addr)
+		allocs := testing.AllocsPerRun(1000, iteration)
+		if allocs != 0 {
+			t.Errorf("busy %v: an iteration allocates %v times, want 0", busy, allocs)
 		}
-		s.Service()
-	})
-	if allocs != 0 {
-		t.Errorf("Receive/Transmit/Recycle/Service: %v allocs per run, want 0", allocs)
+		if received != 4*runs || transmitted != 2*runs {
+			t.Errorf("busy %v: %d runs received %d and transmitted %d frames, want %d and %d",
+				busy, runs, received, transmitted, 4*runs, 2*runs)
+		}
+		var st Stats
+		s.counters(&st)
+		if calls := st.TxKicks + st.FillKicks + st.BusyPolls; busy && calls > uint64(runs) {
+			t.Errorf("busy poll: %d system calls in %d iterations, want at most one each", calls, runs)
+		}
+		checkSum(t, s, "after the runs")
 	}
+}
+
+// TestFakeBusyPollCalls: with busy polling, Transmit makes no system call
+// and Service makes exactly the one the rings ask for: sendto while
+// descriptors wait on the tx ring (busy polling rx too), else recvfrom
+// when the rx ring is empty, else none.
+func TestFakeBusyPollCalls(t *testing.T) {
+	s, k := newFake(t, smallOpts(), 0xfffffff0)
+	s.busy = true
+	atomic.StoreUint32(&k.idx[3][2], ringNeedWakeup)
+	calls := func() (tx, rx uint64) { return s.txKicks.Load(), s.busyPolls.Load() }
+	expect := func(where string, tx0, rx0, dtx, drx uint64) {
+		t.Helper()
+		tx, rx := calls()
+		if tx-tx0 != dtx || rx-rx0 != drx {
+			t.Errorf("%s: %d sendto and %d recvfrom, want %d and %d", where, tx-tx0, rx-rx0, dtx, drx)
+		}
+	}
+	tx0, rx0 := calls()
+	s.Service() // nothing received yet: run the NAPI
+	expect("empty rx ring", tx0, rx0, 0, 1)
+
+	k.take(8)
+	k.deliver(8, 64)
+	tx0, rx0 = calls()
+	s.Service() // frames wait on rx: take them first, no call
+	expect("frames on rx", tx0, rx0, 0, 0)
+	descs := make([]Desc, 8)
+	n := s.Receive(descs[:4])
+	if sent := s.Transmit(descs[:n]); sent != n {
+		t.Fatalf("Transmit = %d of %d", sent, n)
+	}
+	expect("Transmit", tx0, rx0, 0, 0)
+	s.Service() // descriptors wait on tx: sendto (it also busy polls rx)
+	expect("tx waiting", tx0, rx0, 1, 0)
+	k.send(4)
+	k.complete(4)
+	n = s.Receive(descs)
+	for _, d := range descs[:n] {
+		s.Recycle(d.Addr)
+	}
+	tx0, rx0 = calls()
+	s.Service() // tx drained, rx empty: recvfrom
+	expect("all sent, rx empty", tx0, rx0, 0, 1)
+	checkSum(t, s, "busy")
 }
 
 func TestOptsValidate(t *testing.T) {
