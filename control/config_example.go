@@ -5,7 +5,7 @@ package control
 // (kept in sync by TestExampleFile; run `go test -update` to rewrite it).
 func Example() string { return example }
 
-const example = `# Rail configuration (see SPEC.md §3).
+const example = `# Rail configuration (docs/reference.md lists every key).
 
 # The NIC to attach to. Only ` + "`raild run`" + ` needs it.
 interface: eth1

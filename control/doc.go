@@ -1,8 +1,10 @@
 // Package control is Rail's control plane: everything that decides what the
 // data path should do, as opposed to doing it per packet.
 //
-// Today it holds the configuration file (SPEC §3). Health checks, the admin
-// API and the metrics endpoint will live here too.
+// It holds the configuration file (docs/reference.md lists every key), the
+// state and the snapshots it hands to the data path, the health checks,
+// next-hop resolution, the admin API (docs/API.md), the metrics endpoint and
+// the BGP speaker.
 //
 // # Configuration
 //
@@ -16,8 +18,8 @@
 // all drained, no services at all) do not prevent it.
 //
 // The parser is strict on purpose. Unknown keys, duplicate keys, values of
-// the wrong type, IPv6 addresses (not supported yet), non-prime table sizes
-// and conflicting services are errors, because a typo in a load balancer's
+// the wrong type, bad addresses, non-prime table sizes and conflicting
+// services are errors, because a typo in a load balancer's
 // configuration silently sends traffic to the wrong place. Checks that depend
 // on the host (does the interface exist, how many queues does it have, are
 // the CPUs online) are left to `raild run`; only [Config.RequireInterface]

@@ -10,9 +10,11 @@ import (
 // Batch is how many descriptors a worker takes from its rx ring at a time.
 const Batch = 64
 
-// Loop drives one AF_XDP socket with a Worker: the poll-mode loop of
-// ARCHITECTURE.md. It is meant to run on a goroutine locked to a pinned OS
-// thread (package pin).
+// Loop drives one AF_XDP socket with a Worker: a poll-mode loop that takes
+// a batch from the rx ring, processes it and puts what is forwarded on the
+// tx ring (Poll), parking in poll(2) when idle (Run). It is meant to run on
+// a goroutine locked to a pinned OS thread (package pin); rings/doc.go
+// walks the rings.
 type Loop struct {
 	W    *Worker
 	Sock *rings.Socket

@@ -44,7 +44,7 @@ const (
 var be = binary.BigEndian
 
 // Process decides the verdict for one frame and, for Tx, rewrites it into
-// the egress frame of SPEC §1: Ethernet | outer IPv4 or IPv6 to the backend
+// the egress frame of docs/reference.md: Ethernet | outer IPv4 or IPv6 to the backend
 // | GRE | the inner packet byte for byte. It follows docs/verdicts.md step
 // by step; the XDP steering program mirrors the steps that end in pass.
 //

@@ -141,7 +141,7 @@ func onesSum(b []byte) uint16 {
 }
 
 // checkEgress decodes the rewritten frame with gopacket and checks it field
-// by field against SPEC §1.
+// by field against the egress frame of docs/reference.md.
 func checkEgress(t *testing.T, w *Worker, p *Packet, r Result, ingress []byte) {
 	t.Helper()
 	out := p.Buf[p.Off : p.Off+p.Len]

@@ -9,7 +9,7 @@
 #
 # Tunables (-t key=value,...): size, flows, router (outer source), local
 # (the node's local_address), vip, port, plain=1 (no GRE: inner packets
-# straight to the VIP, the plain form of SPEC §1).
+# straight to the VIP, the plain form of docs/reference.md, Packet model).
 # Use TRex's per-stream latency (flow_stats=STLFlowLatencyStats) on a second
 # stream at a low rate to get the latency percentiles railbench reports.
 

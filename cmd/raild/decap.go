@@ -48,12 +48,12 @@ func cmdDecap(args []string, stdout, stderr io.Writer) int {
 		every                 time.Duration
 	)
 	if !flags("decap", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&ifname, "interface", "", "the backend's interface the GRE arrives on (required)")
-		fs.Var(&addrs, "address", "outer destination to decapsulate for (repeatable or comma-separated; default: the interface's addresses)")
-		fs.StringVar(&modeName, "mode", "auto", "how to hook tc ingress: auto (tcx, else tc), tcx (Linux 6.6+), tc (clsact + cls_bpf)")
-		fs.StringVar(&pin, "pin", "", "pin the tcx link at PATH on a bpffs and exit: decapsulation stays after raild exits (undo: --detach --pin PATH)")
+		fs.StringVar(&ifname, "interface", "", "the backend's interface `IF` the GRE arrives on (required)")
+		fs.Var(&addrs, "address", "outer destination `ADDR` to decapsulate for (repeatable or comma-separated; default: the interface's addresses)")
+		fs.StringVar(&modeName, "mode", "auto", "`MODE` of the tc ingress hook: auto (tcx, else tc), tcx (Linux 6.6+), tc (clsact + cls_bpf)")
+		fs.StringVar(&pin, "pin", "", "pin the tcx link at `PATH` on a bpffs and exit: decapsulation stays after raild exits (undo: --detach --pin PATH)")
 		fs.BoolVar(&detach, "detach", false, "remove what an earlier --pin left: the link pinned at --pin PATH, or without --pin the tc filter on --interface")
-		fs.DurationVar(&every, "stats-interval", 0, "log the counters this often (0: only when stopping)")
+		fs.DurationVar(&every, "stats-interval", 0, "log the counters every `D` (0: only when stopping)")
 	}) {
 		return 2
 	}

@@ -3,7 +3,12 @@
 //	raild run    --config FILE [--idle-spins N] [--idle-wait D]
 //	raild replay --config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]
 //	raild check  --config FILE
-//	raild plan   --config FILE [--json]
+//	raild plan   --config FILE [--json] [--allowed CPUS] [--sysfs DIR]
+//	raild decap  --interface IF [--address ADDR]... [--mode auto|tcx|tc] [--pin PATH] [--detach]
+//
+// Every command takes --help (its flags, exit status 0); a wrong command
+// line is one message that starts with the command's name, exit status 2.
+// docs/reference.md lists every flag.
 //
 // run loads the XDP steering program, opens one AF_XDP socket per NIC
 // queue, starts one worker per queue on a goroutine locked to a pinned OS
@@ -18,7 +23,9 @@
 // tests and for answering "what would Rail do with this capture".
 //
 // check validates a configuration file and prints every problem with its
-// line and column; nothing is attached. plan prints the queue → CPU plan
+// line and column, then whether raild run can use it (run also needs
+// interface:); nothing is attached. decap runs on a backend and takes the
+// GRE apart (package decap). plan prints the queue → CPU plan
 // that run uses (package pin). run also serves the admin API that railctl
 // talks to, runs the health checks and reloads the file on SIGHUP (package
 // control).

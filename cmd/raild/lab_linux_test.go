@@ -513,8 +513,8 @@ func otherFrames(t *testing.T, n int) (noService, notOurs [][]byte) {
 	return noService, notOurs
 }
 
-// checkForwarded checks every returned frame against SPEC §1 and the flow
-// it came from.
+// checkForwarded checks every returned frame against the egress frame of
+// docs/reference.md (Packet model) and the flow it came from.
 func checkForwarded(t *testing.T, sent, out [][]byte) {
 	t.Helper()
 	inner := map[string]bool{}

@@ -7,24 +7,33 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/rail-lb/rail/control"
 	"github.com/rail-lb/rail/pipeline"
 	"github.com/rail-lb/rail/pipeline/replay"
 )
 
-// command is one raild subcommand; each registers itself in commands from
-// its own file.
+// command is one raild subcommand. Each is registered in commands by an
+// init function: run, replay and check below (run's body is in
+// run_linux.go), plan in plan.go, decap in decap.go.
 type command struct {
-	usage string // the synopsis line(s) after the name
+	// usage is the synopsis after the name, then an indented line saying
+	// what the command does.
+	usage string
 	run   func(args []string, stdout, stderr io.Writer) int
 }
 
-var commands = map[string]command{
-	"run": {"--config FILE\n        attach to the interface and forward until SIGINT/SIGTERM",
-		func(args []string, _, stderr io.Writer) int { return cmdRun(args, stderr) }},
-	"replay": {"--config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]\n        run the production pipeline offline over a pcap", cmdReplay},
-	"check":  {"--config FILE\n        validate the configuration and print every problem", cmdCheck},
+var commands = map[string]command{}
+
+func init() {
+	commands["run"] = command{"--config FILE [--idle-spins N] [--idle-wait D]\n" +
+		"        attach to the interface and forward until SIGINT/SIGTERM",
+		func(args []string, _, stderr io.Writer) int { return cmdRun(args, stderr) }}
+	commands["replay"] = command{"--config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]\n" +
+		"        run the production pipeline offline over a pcap", cmdReplay}
+	commands["check"] = command{"--config FILE\n" +
+		"        validate the configuration, print every problem and say whether raild run can use it", cmdCheck}
 }
 
 func usage() string {
@@ -37,7 +46,8 @@ func usage() string {
 	for _, n := range names {
 		s += fmt.Sprintf("  %s %s\n", n, commands[n].usage)
 	}
-	return s
+	return s + "\nraild <command> --help lists a command's flags (docs/reference.md has them all).\n" +
+		"Exit status: 0 done, 1 failed, 2 the command line is wrong.\n"
 }
 
 func main() {
@@ -50,47 +60,125 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage())
 		return 0
+	case "help":
+		if len(args) == 1 {
+			fmt.Fprint(stdout, usage())
+			return 0
+		}
+		if len(args) > 2 {
+			fmt.Fprintf(stderr, "raild help: one command at a time, got %s\n", strings.Join(args[1:], " "))
+			return 2
+		}
+		args = []string{args[1], "--help"} // raild help check = raild check --help
 	}
 	c, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "raild: unknown command %q\n%s", args[0], usage())
 		return 2
 	}
-	return c.run(args[1:], stdout, stderr)
+	out := &cmdOutput{Writer: stderr, stdout: stdout}
+	code := c.run(args[1:], stdout, out)
+	if out.help {
+		return 0
+	}
+	return code
 }
 
-// flags parses a subcommand's flags; positional arguments are an error.
+// cmdOutput is the stderr run hands a command. It also carries stdout, so
+// that flags, which sees only stderr, can print --help there and tell run
+// that help was asked for: run then exits 0 whatever the command returns
+// (every command returns 2 when flags says stop).
+type cmdOutput struct {
+	io.Writer // stderr
+	stdout    io.Writer
+	help      bool
+}
+
+// flags parses a subcommand's flags. It returns false when the command must
+// stop: the command line is wrong (one line on stderr that starts with the
+// command's name; the command exits 2), or --help was asked for (the flags
+// are listed on stdout and raild exits 0). Positional arguments are an
+// error, and so is an empty --config: every command that has the flag
+// needs the file.
 func flags(name string, args []string, stderr io.Writer, def func(*flag.FlagSet)) bool {
 	fs := flag.NewFlagSet("raild "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	// A bad flag is one line naming it (the flag package prints it); the
-	// flags are listed only when asked for with -h.
+	// The flag package would print its error line, unprefixed, and then the
+	// usage to the FlagSet's output. Parse returns that same error, which
+	// is printed below with the command's name in front; the flags are
+	// listed only for --help.
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	def(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "usage: raild %s [flags]\n", name)
-			fs.PrintDefaults()
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		w := stderr
+		if o, ok := stderr.(*cmdOutput); ok {
+			o.help, w = true, o.stdout
 		}
+		printHelp(w, name, fs)
+		return false
+	case err != nil:
+		fmt.Fprintf(stderr, "raild %s: %v\n", name, err)
+		return false
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "raild %s: unexpected argument %q (raild %s takes only flags)\n", name, fs.Arg(0), name)
 		return false
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "raild %s: unexpected argument %q\n", name, fs.Arg(0))
+	if f := fs.Lookup("config"); f != nil && f.Value.String() == "" {
+		fmt.Fprintf(stderr, "raild %s: --config FILE is required\n", name)
 		return false
 	}
 	return true
 }
 
-// loadConfig loads and reports the configuration; nil means it was invalid
-// (and every problem was printed).
-func loadConfig(file string, stderr io.Writer) *control.Config {
-	if file == "" {
-		fmt.Fprintln(stderr, "raild: --config FILE is required")
-		return nil
+// printHelp lists a command's flags as they are typed: --name VALUE.
+func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: raild %s %s\n\nflags:\n", name, commands[name].usage)
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, text := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + placeholder(f.Name, arg)
+		}
+		switch f.DefValue {
+		case "", "0", "false", "0s", "[]":
+		default:
+			text += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%s%s\n        %s\n", f.Name, arg, text)
+	})
+}
+
+// placeholder names a flag's value for printHelp: the word a usage string
+// marks with backquotes, else a short name for its type.
+func placeholder(flagName, arg string) string {
+	switch {
+	case flagName == "config":
+		return "FILE"
+	case arg == "int" || arg == "uint":
+		return "N"
+	case arg == "duration":
+		return "D"
+	case arg == "string" || arg == "value":
+		return "VALUE"
 	}
+	return arg
+}
+
+// count writes n and a noun, plural unless n is 1: "1 service", "2 backends".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// loadConfig loads and reports the configuration; nil means it was invalid
+// (and every problem was printed, each with the file's name and line).
+func loadConfig(file string, stderr io.Writer) *control.Config {
 	cfg, probs := control.Load(file)
 	for _, p := range probs {
 		fmt.Fprintln(stderr, p)
@@ -109,7 +197,7 @@ func snapshot(cfg *control.Config) (*pipeline.Snapshot, error) {
 
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	var file string
-	if !flags("check", args, stderr, func(fs *flag.FlagSet) { fs.StringVar(&file, "config", "", "configuration file") }) {
+	if !flags("check", args, stderr, func(fs *flag.FlagSet) { fs.StringVar(&file, "config", "", "the configuration `FILE` to check") }) {
 		return 2
 	}
 	cfg := loadConfig(file, stderr)
@@ -124,17 +212,22 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	for _, s := range cfg.Services {
 		n += len(s.Backends)
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d services, %d backends\n", file, len(cfg.Services), n)
+	what := count(len(cfg.Services), "service") + ", " + count(n, "backend")
+	if len(cfg.RequireInterface()) > 0 {
+		fmt.Fprintf(stdout, "%s: ok for replay and check: %s; raild run also needs interface: (e.g. interface: eth1)\n", file, what)
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: ok: %s\n", file, what)
 	return 0
 }
 
 func cmdReplay(args []string, stdout, stderr io.Writer) int {
 	var file, in, out, verdicts string
 	if !flags("replay", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&file, "config", "", "configuration file")
-		fs.StringVar(&in, "in", "", "input pcap (Ethernet)")
-		fs.StringVar(&out, "out", "", "output pcap: the transmitted frames in input order")
-		fs.StringVar(&verdicts, "verdicts", "", "optional CSV: one row per input packet")
+		fs.StringVar(&file, "config", "", "the configuration `FILE` (interface not needed)")
+		fs.StringVar(&in, "in", "", "input pcap of Ethernet frames (`IN.pcap`, required)")
+		fs.StringVar(&out, "out", "", "output pcap: the transmitted frames in input order (`OUT.pcap`, required)")
+		fs.StringVar(&verdicts, "verdicts", "", "optional CSV, one row per input packet: index,verdict,reason,service,backend (`V.csv`)")
 	}) {
 		return 2
 	}
@@ -200,7 +293,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	fmt.Fprintf(stdout, "replayed %d packets: %s\n", sum.Packets, summarize(sum.Reasons[:]))
+	fmt.Fprintf(stdout, "replayed %s: %s\n", count(sum.Packets, "packet"), summarize(sum.Reasons[:]))
 	return 0
 }
 

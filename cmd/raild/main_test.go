@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -45,8 +46,12 @@ func runRaild(args ...string) (int, string, string) {
 
 func TestCheck(t *testing.T) {
 	good := writeFile(t, "good.yaml", testConfig)
-	if code, out, errs := runRaild("check", "--config", good); code != 0 || !strings.Contains(out, "ok: 1 services, 2 backends") {
-		t.Fatalf("check good: %d %q %q", code, out, errs)
+	if code, out, errs := runRaild("check", "--config", good); code != 0 || out != good+": ok for replay and check: 1 service, 2 backends; raild run also needs interface: (e.g. interface: eth1)\n" {
+		t.Fatalf("check good without interface: %d %q %q", code, out, errs)
+	}
+	withIf := writeFile(t, "if.yaml", "interface: eth1\n"+testConfig)
+	if code, out, errs := runRaild("check", "--config", withIf); code != 0 || out != withIf+": ok: 1 service, 2 backends\n" {
+		t.Fatalf("check good with interface: %d %q %q", code, out, errs)
 	}
 	bad := writeFile(t, "bad.yaml", strings.Replace(testConfig, "65537", "65536", 1)+"bogus: 1\n")
 	code, _, errs := runRaild("check", "--config", bad)
@@ -58,7 +63,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("check output lacks %q:\n%s", want, errs)
 		}
 	}
-	if code, _, errs := runRaild("check"); code == 0 || !strings.Contains(errs, "--config") {
+	if code, _, errs := runRaild("check"); code != 2 || errs != "raild check: --config FILE is required\n" {
 		t.Errorf("check without --config: %d %q", code, errs)
 	}
 	if code, _, errs := runRaild("check", "--config", "/nonexistent.yaml"); code != 1 || !strings.Contains(errs, "cannot open") {
@@ -104,7 +109,7 @@ func TestReplay(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("replay: exit %d: %s", code, errs)
 	}
-	if !strings.Contains(stdout, "replayed 5 packets: tx 3, pass not_ip 1, pass no_service 1") {
+	if stdout != "replayed 5 packets: tx 3, pass not_ip 1, pass no_service 1\n" {
 		t.Errorf("summary: %q", stdout)
 	}
 	vf, _ := os.Open(verdicts)
@@ -176,5 +181,107 @@ func TestReplayBadInput(t *testing.T) {
 	}
 	if code, _, _ := runRaild("replay", "--config", cfg); code != 2 {
 		t.Errorf("replay without --in/--out: exit %d", code)
+	}
+}
+
+// TestCheckCounts: the ok line counts services and backends in words that
+// agree with the numbers.
+func TestCheckCounts(t *testing.T) {
+	one := `local_address: 10.0.0.2
+services:
+  - {name: web, vip: 192.0.2.10, port: 80, protocol: tcp, backends: [{address: 10.1.0.11}]}
+`
+	two := one + "  - {name: dns, vip: 192.0.2.53, port: 53, protocol: udp, backends: [{address: 10.1.0.21}]}\n"
+	for _, c := range []struct{ name, config, want string }{
+		{"one of each", one, "1 service, 1 backend"},
+		{"two of each", two, "2 services, 2 backends"},
+		{"none", "local_address: 10.0.0.2\ninterface: eth1\n", "0 services, 0 backends"},
+	} {
+		f := writeFile(t, "rail.yaml", c.config)
+		code, out, errs := runRaild("check", "--config", f)
+		if code != 0 || !strings.Contains(out, ": "+c.want) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want %q", c.name, code, out, errs, c.want)
+		}
+	}
+	for n, want := range map[int]string{0: "0 packets", 1: "1 packet", 2: "2 packets"} {
+		if got := count(n, "packet"); got != want {
+			t.Errorf("count(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestHelp: raild --help and every raild SUB --help (or -h, or raild help
+// SUB) print the usage on stdout, flags with two dashes, and exit 0.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}} {
+		code, out, errs := runRaild(args...)
+		if code != 0 || !strings.HasPrefix(out, "usage: raild <command>") || errs != "" {
+			t.Errorf("raild %v: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	if len(commands) != 5 {
+		t.Errorf("%d commands, want run, replay, check, plan and decap", len(commands))
+	}
+	for name := range commands {
+		for _, args := range [][]string{{name, "--help"}, {name, "-h"}, {"help", name}, {name, "--help", "--no-such-flag"}} {
+			code, out, errs := runRaild(args...)
+			if code != 0 || errs != "" {
+				t.Errorf("raild %v: exit %d, stderr %q; want 0 and nothing", args, code, errs)
+			}
+			if !strings.HasPrefix(out, "usage: raild "+name+" ") || !strings.Contains(out, "\nflags:\n  --") {
+				t.Errorf("raild %v: stdout %q", args, out)
+			}
+			for _, l := range strings.Split(out, "\n") {
+				if strings.HasPrefix(strings.TrimSpace(l), "-") && !strings.HasPrefix(strings.TrimSpace(l), "--") {
+					t.Errorf("raild %v: a flag with one dash: %q", args, l)
+				}
+			}
+		}
+	}
+	if code, _, errs := runRaild("help", "bogus"); code != 2 || !strings.Contains(errs, `unknown command "bogus"`) {
+		t.Errorf("raild help bogus: %d %q", code, errs)
+	}
+}
+
+// TestUsageErrors: a wrong command line exits 2 with one message that
+// starts with the command's name.
+func TestUsageErrors(t *testing.T) {
+	cfg := writeFile(t, "rail.yaml", testConfig)
+	cases := []struct {
+		args []string
+		want string // all of stderr
+	}{
+		{[]string{"check", "--confg", cfg}, "raild check: flag provided but not defined: -confg\n"},
+		{[]string{"check", "--config"}, "raild check: flag needs an argument: -config\n"},
+		{[]string{"check", "--config", cfg, "extra"}, `raild check: unexpected argument "extra" (raild check takes only flags)` + "\n"},
+		{[]string{"replay"}, "raild replay: --config FILE is required\n"},
+		{[]string{"replay", "--config", cfg}, "raild replay: --in and --out are required\n"},
+		{[]string{"plan", "--json"}, "raild plan: --config FILE is required\n"},
+		{[]string{"plan", "--jsn"}, "raild plan: flag provided but not defined: -jsn\n"},
+		{[]string{"decap", "--iface", "lo"}, "raild decap: flag provided but not defined: -iface\n"},
+		{[]string{"decap", "--stats-interval", "often", "--interface", "lo"}, `raild decap: invalid value "often" for flag -stats-interval: parse error` + "\n"},
+	}
+	if runtime.GOOS == "linux" { // elsewhere raild run only says it needs Linux
+		cases = append(cases,
+			struct {
+				args []string
+				want string
+			}{[]string{"run"}, "raild run: --config FILE is required\n"},
+			struct {
+				args []string
+				want string
+			}{[]string{"run", "--config", cfg, "--idle-spin", "5"}, "raild run: flag provided but not defined: -idle-spin\n"},
+		)
+	}
+	for _, c := range cases {
+		code, out, errs := runRaild(c.args...)
+		if code != 2 || errs != c.want || out != "" {
+			t.Errorf("raild %v: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, out, errs, c.want)
+		}
+	}
+	for _, args := range [][]string{nil, {"bogus"}} {
+		if code, _, errs := runRaild(args...); code != 2 || !strings.Contains(errs, "usage: raild <command>") {
+			t.Errorf("raild %v: exit %d, stderr %q", args, code, errs)
+		}
 	}
 }

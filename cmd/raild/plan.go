@@ -50,10 +50,10 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	var file, sysfs, allowed string
 	var asJSON bool
 	if !flags("plan", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&file, "config", "", "configuration file")
+		fs.StringVar(&file, "config", "", "the configuration `FILE` (it must name the interface)")
 		fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-		fs.StringVar(&allowed, "allowed", "", "plan for these CPUs (e.g. 2-7) instead of the ones this process may use")
-		fs.StringVar(&sysfs, "sysfs", "", "read the topology from DIR/sys instead of this machine's /sys")
+		fs.StringVar(&allowed, "allowed", "", "plan for these `CPUS` (e.g. 2-7) instead of the ones this process may use")
+		fs.StringVar(&sysfs, "sysfs", "", "read the topology from `DIR`/sys instead of this machine's /sys")
 	}) {
 		return 2
 	}
@@ -137,7 +137,7 @@ func printPlan(w io.Writer, p planJSON, requested bool) {
 	if requested {
 		source = "from the config's cpus:"
 	}
-	fmt.Fprintf(w, "interface %s: %d rx queues, NIC NUMA node %s\n", p.Interface, p.Queues, nic)
+	fmt.Fprintf(w, "interface %s: %s, NIC NUMA node %s\n", p.Interface, count(p.Queues, "rx queue"), nic)
 	fmt.Fprintf(w, "allowed CPUs %s, isolated %s; CPUs %s\n\n", p.Allowed, p.Isolated, source)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "QUEUE\tCPU\tNODE\tSMT SIBLINGS\tISOLATED")

@@ -31,7 +31,8 @@ var ErrInput = errors.New("bad input")
 
 // Run replays in through w with snapshot snap. Forwarded frames go to out as
 // an Ethernet pcap; when verdicts is not nil, one CSV row per input packet
-// goes there (SPEC §2: index,verdict,reason,service,backend).
+// goes there (index,verdict,reason,service,backend; docs/reference.md,
+// raild replay).
 func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Writer, verdicts io.Writer) (Summary, error) {
 	var sum Summary
 	src, snaplen, err := openReader(in)
