@@ -147,6 +147,9 @@ type Config struct {
 	BGP *BGP
 	// Memory is when the garbage collector runs (read at start only).
 	Memory Memory
+	// BusyPoll asks for preferred busy polling on the AF_XDP sockets
+	// (read at start only; config_busypoll.go).
+	BusyPoll bool
 	// Services in file order. May be empty (a warning).
 	Services []Service
 

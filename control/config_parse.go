@@ -210,6 +210,10 @@ func (p *parser) parse(data []byte) *Config {
 	if n := f["memory"]; n != nil {
 		p.memory(n, &c.Memory)
 	}
+	c.BusyPoll = DefaultBusyPoll
+	if n := f["busy_poll"]; n != nil {
+		p.busyPoll(n, c)
+	}
 	if n := f["services"]; n != nil {
 		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
 	} else {
@@ -220,7 +224,7 @@ func (p *parser) parse(data []byte) *Config {
 
 var (
 	topKeys = []string{"interface", "queues", "cpus", "xdp_mode", "zero_copy", "local_address", "local_address6",
-		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "http", "bgp", "memory", "services"}
+		"next_hop", "hash_seed", "metrics_address", "conntrack", "api", "http", "bgp", "memory", "busy_poll", "services"}
 	conntrackKeys = []string{"entries_per_core", "tcp_timeout", "udp_timeout"}
 	apiKeys       = []string{"socket", "address", "token_file"}
 	httpKeys      = []string{"max_connections", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"}

@@ -42,11 +42,11 @@ func TestParseProblems(t *testing.T) {
 		{"not a mapping", "- 1\n", "1:1: the file must be a mapping of keys (key: value), got a list", false},
 		{"two documents", head + "---\n" + head, "2:1: a second YAML document: the file must hold exactly one", false},
 		{"unknown key", head + "interfaces: eth0\n", "2:1: interfaces: unknown key (did you mean interface?)", false},
-		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, services)", false},
+		{"unknown key far", head + "frobnicate: 1\n", "2:1: frobnicate: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, busy_poll, services)", false},
 		{"unknown service key", svc + "    weight: 3\n", "10:5: services[0].weight: unknown key (expected one of name, vip, port, protocol, table_size, health, when_down, forward_to, second_chance, backends)", false},
 		{"unknown backend key", svc + "        port: 8080\n", "10:9: services[0].backends[1].port: unknown key (expected one of address, weight, name, state)", false},
 		{"duplicate key", head + "local_address: 10.0.0.3\n", "2:1: local_address: duplicate key (first at line 1)", false},
-		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, services)", false},
+		{"unknown key with anchor", "base: &b {}\n", "1:1: base: unknown key (expected one of interface, queues, cpus, xdp_mode, zero_copy, local_address, local_address6, next_hop, hash_seed, metrics_address, conntrack, api, http, bgp, memory, busy_poll, services)", false},
 		{"merge key used", head + "conntrack:\n  <<: {tcp_timeout: 1h}\n", "3:3: conntrack.<<: merge keys (<<) are not supported", false},
 		{"conntrack not a mapping", head + "conntrack: 5\n", "2:12: conntrack: expected a mapping of keys (key: value), got 5", false},
 
@@ -283,6 +283,7 @@ func TestExample(t *testing.T) {
 		API:            API{Socket: "/run/rail/raild.sock"},
 		HTTP:           DefaultHTTPLimits,
 		Memory:         Memory{Policy: MemoryGC, GCPercent: 100, Limit: 512 << 20},
+		BusyPoll:       true,
 		Services: []Service{
 			{Name: "web", VIP: a("192.0.2.10"), Port: 80, Protocol: TCP, TableSize: 65537, WhenDown: DownWithdraw, Backends: []Backend{
 				{Address: a("10.1.0.11"), Weight: 1, State: StateActive},

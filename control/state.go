@@ -427,6 +427,7 @@ func (s *State) Reload() (ReloadResult, error) {
 	keep.Conntrack, keep.API, keep.HTTP, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.HTTP, s.cfg.MTU
 	keep.BGP = s.cfg.BGP
 	keep.Memory = s.cfg.Memory
+	keep.BusyPoll = s.cfg.BusyPoll
 	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
 		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
 	}
@@ -492,6 +493,7 @@ func restartKeys(a, b *Config) []string {
 	add(a.HTTP != b.HTTP, "http")
 	add(!reflect.DeepEqual(a.BGP, b.BGP), "bgp")
 	add(a.Memory != b.Memory, "memory")
+	add(a.BusyPoll != b.BusyPoll, "busy_poll")
 	// The neighbour resolver runs only when raild starts with next_hop:
 	// kernel, so switching into or out of it takes a restart.
 	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")

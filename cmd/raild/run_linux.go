@@ -163,6 +163,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	})
 	opts := rings.DefaultOpts()
 	opts.ZeroCopy = zc
+	opts.BusyPoll = cfg.BusyPoll
 	for _, a := range plan {
 		q, err := n.openQueue(ifi.Index, a, opts, cfg.Conntrack, idle)
 		if err != nil {
@@ -175,6 +176,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
+	defer startBusyPoll(cfg, n.queues, log)() // busypoll_linux.go
 	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
