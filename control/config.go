@@ -201,7 +201,17 @@ type Health struct {
 	// Rise consecutive successes bring a backend up, Fall consecutive
 	// failures take it down.
 	Rise, Fall int
+	// Via is how the check reaches the backend: ViaDirect to its own
+	// address, or ViaGRE to the VIP through the tunnel, as clients do
+	// (package probe).
+	Via string
 }
+
+// Ways a health check reaches a backend.
+const (
+	ViaDirect = "direct"
+	ViaGRE    = "gre"
+)
 
 // Service is a VIP, port and protocol with its pool of backends.
 type Service struct {

@@ -18,9 +18,16 @@ func (p *parser) health(n *yaml.Node, path string, servicePort uint16, portOK bo
 	}
 	h := &Health{
 		Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
-		Rise: DefaultHealthRise, Fall: DefaultHealthFall,
+		Rise: DefaultHealthRise, Fall: DefaultHealthFall, Via: ViaDirect,
 	}
 	good := true
+	if e := f["via"]; e != nil {
+		if v, ok := p.enum(e, path+".via", ViaDirect, ViaGRE); ok {
+			h.Via = v
+		} else {
+			good = false
+		}
+	}
 	if e := f["type"]; e != nil {
 		if t, ok := p.enum(e, path+".type", "tcp", "http", "udp"); ok {
 			h.Type = HealthType(t)

@@ -229,7 +229,7 @@ var (
 	apiKeys       = []string{"socket", "address", "token_file"}
 	httpKeys      = []string{"max_connections", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"}
 	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "when_down", "forward_to", "second_chance", "backends"}
-	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall"}
+	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall", "via"}
 	backendKeys   = []string{"address", "weight", "name", "state"}
 )
 

@@ -289,7 +289,7 @@ func TestExample(t *testing.T) {
 				{Address: a("10.1.0.11"), Weight: 1, State: StateActive},
 				{Address: a("10.1.0.12"), Weight: 1, Name: "b2", State: StateActive},
 			}, Health: &Health{Type: HealthHTTP, Port: 80, Path: "/healthz", StatusMin: 200, StatusMax: 399,
-				Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}},
+				Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3, Via: ViaDirect}},
 			{Name: "dns", VIP: a("192.0.2.53"), Port: 53, Protocol: UDP, TableSize: 65537, WhenDown: DownWithdraw, Backends: []Backend{
 				{Address: a("10.1.0.21"), Weight: 1, State: StateActive},
 				{Address: a("10.1.0.22"), Weight: 2, State: StateActive},
@@ -370,11 +370,11 @@ func TestFullConfig(t *testing.T) {
 		t.Errorf("api %+v", c.API)
 	}
 	if h := c.Services[0].Health; h == nil || *h != (Health{Type: HealthHTTP, Port: 443, Path: "/healthz", StatusMin: 200, StatusMax: 204,
-		Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 5}) {
+		Interval: 500 * time.Millisecond, Timeout: 200 * time.Millisecond, Rise: 1, Fall: 5, Via: ViaDirect}) {
 		t.Errorf("web health %+v", h)
 	}
 	if h := c.Services[2].Health; h == nil || *h != (Health{Type: HealthUDP, Port: 53, Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout,
-		Rise: DefaultHealthRise, Fall: DefaultHealthFall}) {
+		Rise: DefaultHealthRise, Fall: DefaultHealthFall, Via: ViaDirect}) {
 		t.Errorf("all-ports health %+v", h)
 	}
 	if c.Services[1].Health != nil {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rail-lb/rail/probe"
 )
 
 // Checker runs each service's health check against each of its backends,
@@ -27,6 +29,11 @@ type Checker struct {
 	check func(ctx context.Context, addr netip.Addr, spec Health) error
 	wg    sync.WaitGroup
 	log   *slog.Logger
+	// Tunnel, when set, carries the checks of `via: gre` services (it is
+	// set before the first Reconcile).
+	Tunnel Tunnel
+	// Local is the source of checks through the tunnel (local_address).
+	Local netip.Addr
 
 	mu      sync.Mutex
 	targets map[healthRef]*target
@@ -43,9 +50,14 @@ type Checker struct {
 // to the backend (enetunreach). Such a check says nothing of the backend:
 // it is "unknown", never a failure, and never takes a backend out of
 // rotation on its own.
-var LocalCauses = [...]string{"emfile", "enfile", "enobufs", "enomem", "eaddrnotavail", "enetunreach"}
+// A check that cannot be set up on this node (the tunnel for checks via
+// gre cannot be opened) is "setup".
+var LocalCauses = [...]string{"emfile", "enfile", "enobufs", "enomem", "eaddrnotavail", "enetunreach", "setup"}
 
-var localErrnos = [len(LocalCauses)]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH}
+var localErrnos = [...]syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL, syscall.ENETUNREACH}
+
+// errSetup marks the errors of a check that could not be set up here.
+var errSetup = errors.New("the check cannot be set up on this node")
 
 // localCause returns the index in LocalCauses of err's local cause, or -1.
 func localCause(err error) int {
@@ -53,6 +65,9 @@ func localCause(err error) int {
 		if errors.Is(err, e) {
 			return i
 		}
+	}
+	if errors.Is(err, errSetup) {
+		return len(LocalCauses) - 1
 	}
 	return -1
 }
@@ -67,7 +82,20 @@ func (c *Checker) LocalErrors() (n [len(LocalCauses)]uint64) {
 
 type target struct {
 	spec   Health
+	vip    netip.Addr // the service's VIP: where checks via gre go
 	cancel context.CancelFunc
+}
+
+// Tunnel is what checks via gre need of package probe: the socket mark of
+// a backend's probes.
+type Tunnel interface {
+	Mark(backend netip.Addr) (uint32, error)
+}
+
+// wanted is one check Reconcile wants to run.
+type wanted struct {
+	spec Health
+	vip  netip.Addr
 }
 
 // NewChecker returns a checker that reports to set. set gets the checking
@@ -90,31 +118,31 @@ func (c *Checker) Reconcile(_ *Config, svcs []Service) {
 	if c.stopped {
 		return
 	}
-	want := map[healthRef]Health{}
+	want := map[healthRef]wanted{}
 	for _, sv := range svcs {
 		if sv.Health == nil {
 			continue
 		}
 		for _, b := range sv.Backends {
-			want[healthRef{sv.Name, b.Address}] = *sv.Health
+			want[healthRef{sv.Name, b.Address}] = wanted{*sv.Health, sv.VIP}
 		}
 	}
 	for ref, t := range c.targets {
-		if spec, ok := want[ref]; !ok || spec != t.spec {
+		if w, ok := want[ref]; !ok || w.spec != t.spec || w.vip != t.vip {
 			t.cancel()
 			delete(c.targets, ref)
 		}
 	}
-	for ref, spec := range want {
+	for ref, w := range want {
 		if _, ok := c.targets[ref]; ok {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		c.targets[ref] = &target{spec: spec, cancel: cancel}
+		c.targets[ref] = &target{spec: w.spec, vip: w.vip, cancel: cancel}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.loop(ctx, ref, spec)
+			c.loop(ctx, ref, w.spec, w.vip)
 		}()
 	}
 }
@@ -133,7 +161,7 @@ func (c *Checker) Stop() {
 }
 
 // loop checks one backend every interval until ctx ends.
-func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
+func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health, vip netip.Addr) {
 	const unknown, up, down = 0, 1, 2
 	state, streak := unknown, 0
 	logged := false // a local failure was logged and nothing else happened since
@@ -142,7 +170,7 @@ func (c *Checker) loop(ctx context.Context, ref healthRef, spec Health) {
 	// One prober per loop: what a check needs is built once, not per check.
 	check := func(ctx context.Context) error { return c.check(ctx, ref.addr, spec) }
 	if c.check == nil {
-		p := newProber(ref.addr, spec)
+		p := c.prober(ref.addr, vip, spec)
 		defer p.close()
 		check = p.check
 	}
@@ -217,6 +245,7 @@ func Check(ctx context.Context, addr netip.Addr, spec Health) error {
 type prober struct {
 	spec     Health
 	hostport string
+	dialer   net.Dialer // for checks via gre: from local_address, marked
 	// http
 	client *http.Client
 	tr     *http.Transport
@@ -229,13 +258,40 @@ type prober struct {
 // udpProbe is the datagram of a udp check.
 var udpProbe = []byte("rail health check\n")
 
+// prober builds the prober of one backend: to its own address, or for a
+// check via gre to the VIP, from local_address, through the tunnel.
+func (c *Checker) prober(addr, vip netip.Addr, spec Health) *prober {
+	if spec.Via != ViaGRE {
+		return newProber(addr, spec)
+	}
+	p := newProber(vip, spec)
+	if c.Tunnel == nil {
+		p.err = fmt.Errorf("health check via gre: no tunnel (raild opens one when a service checks via gre): %w", errSetup)
+		return p
+	}
+	mark, err := c.Tunnel.Mark(addr)
+	if err != nil {
+		p.err = fmt.Errorf("health check via gre: %v: %w", err, errSetup)
+		return p
+	}
+	p.dialer.LocalAddr = &net.TCPAddr{IP: c.Local.AsSlice()}
+	if spec.Type == HealthUDP {
+		p.dialer.LocalAddr = &net.UDPAddr{IP: c.Local.AsSlice()}
+	}
+	p.dialer.Control = probe.Control(mark)
+	return p
+}
+
 func newProber(addr netip.Addr, spec Health) *prober {
 	p := &prober{spec: spec, hostport: netip.AddrPortFrom(addr, spec.Port).String()}
 	switch spec.Type {
 	case HealthHTTP:
 		// Small buffers: a check reads a status line and a few headers, and
 		// the body goes to io.Discard (whose buffers are pooled).
-		p.tr = &http.Transport{DisableKeepAlives: true, Proxy: nil, ReadBufferSize: 1024, WriteBufferSize: 512}
+		p.tr = &http.Transport{DisableKeepAlives: true, Proxy: nil, ReadBufferSize: 1024, WriteBufferSize: 512,
+			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+				return p.dialer.DialContext(ctx, network, address)
+			}}
 		p.client = &http.Client{Transport: p.tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is an answer: judge its status
 		}}
@@ -259,10 +315,12 @@ func (p *prober) close() {
 func (p *prober) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.spec.Timeout)
 	defer cancel()
+	if p.err != nil {
+		return p.err
+	}
 	switch p.spec.Type {
 	case HealthTCP:
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", p.hostport)
+		conn, err := p.dialer.DialContext(ctx, "tcp", p.hostport)
 		if err != nil {
 			return err
 		}
@@ -295,8 +353,7 @@ func (p *prober) checkHTTP(ctx context.Context) error {
 // count as up; an ICMP port unreachable (ECONNREFUSED) as down — UDP has
 // no handshake to prove more.
 func (p *prober) checkUDP(ctx context.Context) error {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "udp", p.hostport)
+	conn, err := p.dialer.DialContext(ctx, "udp", p.hostport)
 	if err != nil {
 		return err
 	}

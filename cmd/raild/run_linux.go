@@ -268,18 +268,21 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 // neighbour resolver; both follow every change of the state.
 func startControl(state *control.State, cfg *control.Config, log *slog.Logger) (checker *control.Checker, stop func(), err error) {
 	checker = control.NewChecker(state.SetHealthFrom, log)
+	tun := &tunnel{ifname: cfg.Interface, local: cfg.LocalAddress, log: log}
+	checker.Tunnel, checker.Local = tun, cfg.LocalAddress
 	state.OnApply(checker.Reconcile)
+	stopChecks := func() { checker.Stop(); tun.Close() }
 	if cfg.NextHop != control.NextHopKernel {
-		return checker, checker.Stop, nil
+		return checker, stopChecks, nil
 	}
 	res, err := control.NewResolver(cfg.Interface, state.SetNeighbor, log)
 	if err != nil {
-		checker.Stop()
+		stopChecks()
 		return nil, nil, err
 	}
 	state.OnApply(res.Reconcile)
 	go res.Run()
-	return checker, func() { checker.Stop(); res.Stop() }, nil
+	return checker, func() { stopChecks(); res.Stop() }, nil
 }
 
 // close stops the workers, detaches the program (the NIC goes back to the
