@@ -11,9 +11,9 @@ import (
 )
 
 // limitHeadroom is how far above the memory the data path already holds
-// the soft limit must be: a limit below the connection tables (which live
-// as long as raild) would keep the collector running all the time.
-const limitHeadroom = control.MinMemoryLimit
+// the soft limit must be: a limit at or below the connection tables (which
+// live as long as raild) would keep the collector running all the time.
+const limitHeadroom = 32 << 20
 
 // memorySettings is what applyMemory sets for m when the Go runtime
 // already holds inUse bytes: GOGC (-1: off) and the soft limit

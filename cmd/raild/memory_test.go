@@ -22,8 +22,10 @@ func TestMemorySettings(t *testing.T) {
 		{"limit", control.Memory{Policy: control.MemoryLimit, Limit: 256 * mb}, 40 * mb, -1, 256 * mb, false},
 		{"off", control.Memory{Policy: control.MemoryOff, Limit: 256 * mb}, 40 * mb, -1, math.MaxInt64, false},
 		// A 16-queue node with 1 Mi connection entries per core holds ~770 MiB.
-		{"gc below the data path", control.DefaultMemory, 770 * mb, 100, 770*mb + control.MinMemoryLimit, true},
-		{"limit below the data path", control.Memory{Policy: control.MemoryLimit, Limit: 256 * mb}, 250 * mb, -1, 250*mb + control.MinMemoryLimit, true},
+		{"gc below the data path", control.DefaultMemory, 770 * mb, 100, 770*mb + limitHeadroom, true},
+		{"limit below the data path", control.Memory{Policy: control.MemoryLimit, Limit: 256 * mb}, 250 * mb, -1, 250*mb + limitHeadroom, true},
+		{"smallest limit, small node", control.Memory{Policy: control.MemoryLimit, Limit: control.MinMemoryLimit}, 12 * mb, -1, control.MinMemoryLimit, false},
+		{"limit just too close", control.Memory{Policy: control.MemoryLimit, Limit: control.MinMemoryLimit}, 40 * mb, -1, 40*mb + limitHeadroom, true},
 		{"off ignores the data path", control.Memory{Policy: control.MemoryOff, Limit: 256 * mb}, 770 * mb, -1, math.MaxInt64, false},
 	}
 	for _, tt := range tests {
