@@ -146,8 +146,10 @@ func allowed(path string) string {
 	}
 	switch {
 	case len(parts) == 2 && parts[1] == "services", len(parts) == 3 && parts[1] == "services",
-		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats"):
+		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats" || parts[1] == "bgp"):
 		return "GET"
+	case len(parts) == 2 && parts[1] == "drain":
+		return "POST, DELETE"
 	case len(parts) == 4 && parts[1] == "services" && parts[3] == "backends", len(parts) == 2 && parts[1] == "reload":
 		return "POST"
 	case len(parts) == 5 && parts[1] == "services" && parts[3] == "backends":
@@ -295,7 +297,7 @@ func (a *APIServer) Serve(cfg API, lim HTTPLimits) (*Listeners, error) {
 			l.Close()
 			return nil, fmt.Errorf("api.address %s: %w", cfg.Address, err)
 		}
-		tcp := &APIServer{State: a.State, Log: a.Log, Token: token}
+		tcp := &APIServer{State: a.State, Log: a.Log, Token: token, BGP: a.BGP}
 		l.servers = append(l.servers, serveHTTP(ln, tcp.Handler(), lim))
 	}
 	return l, nil

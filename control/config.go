@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Defaults for keys the file may leave out (SPEC §3).
+// Defaults for keys the file may leave out (docs/reference.md, Configuration).
 const (
 	DefaultXDPMode        = "auto"
 	DefaultZeroCopy       = "auto"

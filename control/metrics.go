@@ -27,7 +27,7 @@ type QueueStats struct {
 	Sock       *rings.Socket // nil when there is no socket (replay)
 }
 
-// Metrics renders SPEC §4's metrics. Counters are per core in the data path
+// Metrics renders the metrics of docs/reference.md. Counters are per core in the data path
 // and summed only here, when scraped.
 type Metrics struct {
 	Queues []QueueStats
