@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -102,4 +104,80 @@ func transmit(t *testing.T, w *Worker, frame []byte) []byte {
 		t.Fatalf("verdict %v %v, want tx", r.Verdict, r.Reason)
 	}
 	return p.Buf[p.Off : p.Off+p.Len]
+}
+
+// secondChanceConfig is testConfig with web in transition and second_chance
+// on: the third backend drains, a fourth fills.
+func secondChanceConfig() Config {
+	c := testConfig()
+	s := &c.Services[0]
+	s.SecondChance = true
+	s.Backends = append(s.Backends, BackendConfig{Address: netip.MustParseAddr("10.1.0.14"), Weight: 1, Healthy: true, ID: 3, State: Filling})
+	s.Backends[2].State = Draining
+	return c
+}
+
+// secondChanceFrames returns a frame whose flow carries a second hop and
+// one whose flow does not, under secondChanceConfig.
+func secondChanceFrames(t testing.TB) (keyed, plain []byte) {
+	w := newTestWorker(t, secondChanceConfig())
+	for i := 0; keyed == nil || plain == nil; i++ {
+		in := defaultInner()
+		in.sport = uint16(2000 + i)
+		f := greFrame(t, in, nil)
+		p := packetFor(f)
+		w.Process(p)
+		out := p.Buf[p.Off : p.Off+p.Len]
+		if out[14+20] == 0x20 && keyed == nil { // GRE flags: K
+			keyed = f
+		} else if out[14+20] == 0 && plain == nil {
+			plain = f
+		}
+	}
+	return keyed, plain
+}
+
+// TestSecondChanceNoAllocs: the second-chance path allocates nothing.
+func TestSecondChanceNoAllocs(t *testing.T) {
+	w := newTestWorker(t, secondChanceConfig())
+	keyed, plain := secondChanceFrames(t)
+	for name, f := range map[string][]byte{"keyed": keyed, "not keyed": plain} {
+		p := packetFor(f)
+		allocs := testing.AllocsPerRun(100, func() {
+			copy(p.Buf[testHeadroom:], f)
+			p.Off, p.Len = testHeadroom, len(f)
+			w.Process(p)
+			w.Flush()
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per packet", name, allocs)
+		}
+	}
+}
+
+// TestSecondChanceGolden: the keyed and the unkeyed egress frames are those
+// of testdata/secondchance/*.pcap (go test -run TestSecondChanceGolden
+// -update rewrites them).
+func TestSecondChanceGolden(t *testing.T) {
+	keyed, plain := secondChanceFrames(t)
+	for name, f := range map[string][]byte{"second-chance-keyed": keyed, "second-chance-not-keyed": plain} {
+		w := newTestWorker(t, secondChanceConfig())
+		p := packetFor(f)
+		if r := w.Process(p); r.Verdict != Tx {
+			t.Fatalf("%s: %v %v", name, r.Verdict, r.Reason)
+		}
+		out := p.Buf[p.Off : p.Off+p.Len]
+		in, outFile := filepath.Join("testdata", "secondchance", name+".in.pcap"), filepath.Join("testdata", "secondchance", name+".out.pcap")
+		if *update {
+			writePcap(t, in, f)
+			writePcap(t, outFile, out)
+			continue
+		}
+		if got := readPcap(t, in); !bytes.Equal(got, f) {
+			t.Errorf("%s: the input frame changed; run with -update and review", name)
+		}
+		if want := readPcap(t, outFile); !bytes.Equal(out, want) {
+			t.Errorf("%s: egress differs from %s\n got %x\nwant %x", name, outFile, out, want)
+		}
+	}
 }
