@@ -130,8 +130,8 @@ func addrOf(a netip.Addr) addr128 {
 }
 
 type service struct {
-	slot     *svcSlot // this service's slot in svcSlots
-	table    *maglev.Table
+	slot  *svcSlot // this service's slot in svcSlots
+	table *maglev.Table
 	// prev is the table before the transition in progress (second chance;
 	// nil when there is none): a flow whose pick differs gets it as its
 	// second hop.
