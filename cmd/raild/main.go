@@ -227,7 +227,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&file, "config", "", "the configuration `FILE` (interface not needed)")
 		fs.StringVar(&in, "in", "", "input pcap of Ethernet frames (`IN.pcap`, required)")
 		fs.StringVar(&out, "out", "", "output pcap: the transmitted frames in input order (`OUT.pcap`, required)")
-		fs.StringVar(&verdicts, "verdicts", "", "optional CSV, one row per input packet: index,verdict,reason,service,backend (`V.csv`)")
+		fs.StringVar(&verdicts, "verdicts", "", "optional CSV, one row per input packet: index,verdict,reason,service,backend,second_hop (`V.csv`)")
 	}) {
 		return 2
 	}

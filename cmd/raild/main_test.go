@@ -119,9 +119,9 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := [][]string{
-		{"index", "verdict", "reason", "service", "backend"},
-		{"0", "tx", "-", "web", ""}, {"1", "pass", "not_ip", "", ""}, {"2", "tx", "-", "web", ""},
-		{"3", "tx", "-", "web", ""}, {"4", "pass", "no_service", "", ""},
+		{"index", "verdict", "reason", "service", "backend", "second_hop"},
+		{"0", "tx", "-", "web", "", ""}, {"1", "pass", "not_ip", "", "", ""}, {"2", "tx", "-", "web", "", ""},
+		{"3", "tx", "-", "web", "", ""}, {"4", "pass", "no_service", "", "", ""},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("verdict rows: %v", rows)

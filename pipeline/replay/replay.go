@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 
 	"github.com/google/gopacket"
@@ -31,8 +32,9 @@ var ErrInput = errors.New("bad input")
 
 // Run replays in through w with snapshot snap. Forwarded frames go to out as
 // an Ethernet pcap; when verdicts is not nil, one CSV row per input packet
-// goes there (index,verdict,reason,service,backend; docs/reference.md,
-// raild replay).
+// goes there (index,verdict,reason,service,backend,second_hop;
+// docs/reference.md, raild replay). second_hop is the backend a
+// second-chance service named in the GRE key, else empty.
 func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Writer, verdicts io.Writer) (Summary, error) {
 	var sum Summary
 	src, snaplen, err := openReader(in)
@@ -46,7 +48,7 @@ func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Write
 	var cw *csv.Writer
 	if verdicts != nil {
 		cw = csv.NewWriter(verdicts)
-		cw.Write([]string{"index", "verdict", "reason", "service", "backend"})
+		cw.Write([]string{"index", "verdict", "reason", "service", "backend", "second_hop"})
 	}
 	buf := make([]byte, Headroom+65536)
 	for i := 0; ; i++ {
@@ -67,7 +69,7 @@ func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Write
 		w.Flush()
 		sum.Packets++
 		sum.Reasons[r.Reason]++
-		var svc, be string
+		var svc, be, second string
 		if r.Verdict == pipeline.Tx {
 			frame := p.Buf[p.Off : p.Off+p.Len]
 			if err := pw.WritePacket(gopacket.CaptureInfo{Timestamp: ci.Timestamp, CaptureLength: len(frame), Length: len(frame)}, frame); err != nil {
@@ -76,10 +78,11 @@ func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Write
 			svc = snap.ServiceName(r.Service)
 			if r.Reason == pipeline.ReasonNone { // else an ICMP reply to the client, not to a backend
 				be = snap.BackendAddr(r.Service, r.Backend).String()
+				second = secondHop(frame)
 			}
 		}
 		if cw != nil {
-			cw.Write([]string{strconv.Itoa(i), r.Verdict.String(), r.Reason.String(), svc, be})
+			cw.Write([]string{strconv.Itoa(i), r.Verdict.String(), r.Reason.String(), svc, be, second})
 		}
 	}
 	if cw != nil {
@@ -89,6 +92,16 @@ func Run(w *pipeline.Worker, snap *pipeline.Snapshot, in io.Reader, out io.Write
 		}
 	}
 	return sum, nil
+}
+
+// secondHop reads the second hop from an egress frame's GRE key (outer
+// IPv4 only), or "".
+func secondHop(frame []byte) string {
+	const gre = 14 + 20
+	if len(frame) < gre+8 || frame[12] != 0x08 || frame[13] != 0x00 || frame[gre] != 0x20 || frame[gre+1] != 0 {
+		return ""
+	}
+	return netip.AddrFrom4([4]byte(frame[gre+4 : gre+8])).String()
 }
 
 type packetSource interface {
