@@ -89,19 +89,29 @@ func (a *APIServer) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/services/{name}/backends/{address}", func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Weight *uint32 `json:"weight"`
+			State  *string `json:"state"`
 		}
 		if err := decode(r, &req); err != nil {
 			a.fail(w, err)
 			return
 		}
-		if req.Weight == nil {
-			a.fail(w, badRequest(http.StatusBadRequest, "weight is required (e.g. {\"weight\": 0} to drain)"))
+		if req.Weight == nil && req.State == nil {
+			a.fail(w, badRequest(http.StatusBadRequest, "weight or state is required (e.g. {\"weight\": 0} to drain, {\"state\": \"draining\"})"))
 			return
 		}
-		v, err := a.State.SetWeight(r.PathValue("name"), r.PathValue("address"), *req.Weight)
-		if err != nil {
-			a.fail(w, err)
-			return
+		var v BackendView
+		var err error
+		if req.State != nil {
+			if v, err = a.State.SetState(r.PathValue("name"), r.PathValue("address"), BackendState(*req.State)); err != nil {
+				a.fail(w, err)
+				return
+			}
+		}
+		if req.Weight != nil {
+			if v, err = a.State.SetWeight(r.PathValue("name"), r.PathValue("address"), *req.Weight); err != nil {
+				a.fail(w, err)
+				return
+			}
 		}
 		a.reply(w, http.StatusOK, v)
 	})

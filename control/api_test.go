@@ -250,7 +250,8 @@ func TestAPIBadRequests(t *testing.T) {
 		{"POST", "/v1/services/web/backends", `{"address": "2001:db8::14"}`, 400, "no local_address6"},
 		{"POST", "/v1/services/small/backends", `{"address": "10.1.0.34"}`, 409, "table_size 3 holds no more backends"},
 		{"POST", "/v1/services/web/backends", strings.Repeat(" ", maxBody+1), 413, "larger than"},
-		{"PUT", "/v1/services/web/backends/10.1.0.11", `{}`, 400, "weight is required"},
+		{"PUT", "/v1/services/web/backends/10.1.0.11", `{}`, 400, "weight or state is required"},
+		{"PUT", "/v1/services/web/backends/10.1.0.11", `{"state": "leaving"}`, 400, "is not active, filling or draining"},
 		{"PUT", "/v1/services/web/backends/10.1.0.11", `{"weight": "0"}`, 400, "weight: expected a whole number"},
 		{"PUT", "/v1/services/web/backends/10.1.0.99", `{"weight": 0}`, 404, "has no backend 10.1.0.99"},
 		{"PUT", "/v1/services/web/backends/nonsense", `{"weight": 0}`, 400, `\"nonsense\" is not an IP address`},
@@ -374,5 +375,21 @@ func TestAPIToken(t *testing.T) {
 	os.WriteFile(tok, []byte("\n"), 0o600)
 	if _, err := (&APIServer{State: l.state}).Serve(API{Address: "127.0.0.1:0", TokenFile: tok}, DefaultHTTPLimits); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("an empty token file: %v", err)
+	}
+}
+
+// TestAPIBackendState: PUT {"state": …} changes a backend's lifecycle
+// state, GET shows it, and the snapshot follows (draining: no new flows).
+func TestAPIBackendState(t *testing.T) {
+	l := newAPILab(t, apiConfig)
+	code, body := l.do(t, "PUT", "/v1/services/web/backends/10.1.0.11", `{"state": "draining"}`)
+	if code != 200 || !strings.Contains(body, `"state": "draining"`) {
+		t.Fatalf("PUT state: %d %s", code, body)
+	}
+	v, _ := l.state.Service("web")
+	for _, b := range v.Backends {
+		if b.Address == "10.1.0.11" && b.State != "draining" {
+			t.Errorf("GET shows state %q", b.State)
+		}
 	}
 }

@@ -230,6 +230,35 @@ func (s *State) SetWeight(service, address string, weight uint32) (BackendView, 
 	return s.view(s.svcs[i]).Backends[j], nil
 }
 
+// SetState sets a backend's lifecycle state (active, filling, draining)
+// until the next reload or restart. Second chance needs every node of a
+// fleet to agree on it: put it in the file of every node for that; the API
+// changes this node only.
+func (s *State) SetState(service, address string, st BackendState) (BackendView, error) {
+	switch st {
+	case StateActive, StateFilling, StateDraining:
+	default:
+		return BackendView{}, badRequest(http.StatusBadRequest, "state: %q is not active, filling or draining", st)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, j, err := s.findBackend(service, address)
+	if err != nil {
+		return BackendView{}, err
+	}
+	b := s.svcs[i].Backends[j]
+	if b.State == st {
+		return s.view(s.svcs[i]).Backends[j], nil
+	}
+	svcs := cloneServices(s.svcs)
+	svcs[i].Backends[j].State = st
+	if err := s.apply(s.cfg, svcs); err != nil {
+		return BackendView{}, badRequest(http.StatusUnprocessableEntity, "%v", err)
+	}
+	s.change("set the state of backend %s of %s to %s (this node only: second chance needs it in every node's file)", b.Address, service, st)
+	return s.view(s.svcs[i]).Backends[j], nil
+}
+
 func (s *State) change(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	s.changes = append(s.changes, msg)
