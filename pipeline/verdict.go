@@ -29,7 +29,7 @@ const (
 	ReasonNone Reason = iota
 
 	// Pass reasons: not ours, left to the kernel.
-	NotIP     // not IPv4 (ARP, LLDP, IPv6 for now, …)
+	NotIP     // neither IPv4 nor IPv6 (ARP, LLDP, …)
 	NotOurs   // neither GRE to a local address nor addressed to a VIP
 	NoService // a VIP (or GRE-inner) packet that matches no service
 
@@ -37,7 +37,7 @@ const (
 	Malformed   // truncated or inconsistent headers
 	Unsupported // GRE version ≠ 0, routing or other unknown GRE bits, non-IPv4 GRE payload
 	NoBackend   // the service has no healthy backend with weight > 0
-	Fragment    // IP fragments are not supported yet
+	Fragment    // an outer (tunnel) fragment: inner fragments are forwarded
 	NoHeadroom  // no room in the frame to prepend the outer headers
 	NoNeighbor  // next_hop kernel: the backend's next-hop MAC is not resolved yet
 	TooBig      // the encapsulated packet would exceed the interface MTU (and no ICMP reply is due)
