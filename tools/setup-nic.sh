@@ -32,7 +32,11 @@ Sets IFACE up for raild with QUEUES serving queues:
   irq        each queue's interrupt to the CPU raild gives that queue
              (/proc/irq/N/smp_affinity_list), with --config or --cpus
   napi       napi_defer_hard_irqs and gro_flush_timeout, with --busy-poll or
-             --napi-defer / --gro-flush-timeout
+             --napi-defer / --gro-flush-timeout (device-wide, in sysfs).
+             raild run sets the same values itself while it runs (busy_poll:
+             true, the default), per NAPI instance over netdev netlink on
+             Linux >= 6.13, and puts the old ones back when it stops: this is
+             for kernels without NAPI_SET, where raild runs without root
 
 options:
   --dry-run            print every command that would change something; change nothing
@@ -49,7 +53,9 @@ options:
   --ntuple 'SPEC'      any ethtool -N rule, e.g. 'flow-type udp4 dst-port 4789 action 2' (repeatable)
   --stop-irqbalance    stop irqbalance, which would move the IRQs again (--undo restarts it)
   --busy-poll          napi_defer_hard_irqs 2, gro_flush_timeout 200000 (ns): for
-                       AF_XDP sockets with preferred busy polling
+                       AF_XDP sockets with preferred busy polling; the values
+                       raild run sets itself (cmd/raild/busypoll_linux.go), so
+                       usually not needed: see docs/DEPLOY.md, Busy polling
   --napi-defer N       napi_defer_hard_irqs
   --gro-flush-timeout NS  gro_flush_timeout
   --state-dir DIR      where the saved values live (default: \$RAIL_STATE_DIR or /run/rail);
@@ -552,6 +558,9 @@ main() {
 		--no-rss) rss=false ;;
 		--stop-irqbalance) stop_irqbalance=true ;;
 		--busy-poll)
+			# The same values as raild's (busyPollDeferHardIRQs,
+			# busyPollGROFlush in cmd/raild/busypoll_linux.go; a test
+			# there checks that they agree).
 			napi_defer=${napi_defer:-2}
 			gro_flush=${gro_flush:-200000}
 			;;

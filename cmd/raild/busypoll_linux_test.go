@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -211,5 +213,29 @@ func TestBusyPollLabNAPI(t *testing.T) {
 	}
 	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file left: %v", err)
+	}
+}
+
+// TestBusyPollMatchesSetupNIC: tools/setup-nic.sh --busy-poll sets what
+// raild sets.
+func TestBusyPollMatchesSetupNIC(t *testing.T) {
+	b, err := os.ReadFile("../../tools/setup-nic.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		re   string
+		want uint64
+	}{
+		{`napi_defer=\$\{napi_defer:-([0-9]+)\}`, busyPollDeferHardIRQs},
+		{`gro_flush=\$\{gro_flush:-([0-9]+)\}`, busyPollGROFlush},
+	} {
+		m := regexp.MustCompile(c.re).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("tools/setup-nic.sh: no %s", c.re)
+		}
+		if v, _ := strconv.ParseUint(string(m[1]), 10, 64); v != c.want {
+			t.Errorf("tools/setup-nic.sh --busy-poll sets %s, raild %d", m[0], c.want)
+		}
 	}
 }
