@@ -65,7 +65,21 @@ type Row struct {
 	Loss90      Sample // loss ratio at 90 %
 	P50         Sample // latency p50 at 50 %, µs
 	P99         Sample // latency p99 at 50 %, µs
-	Err         string // why the row has no numbers, if it hasn't
+	// Where NsPkt goes, per forwarded frame at MaxPPS: the forwarder's own
+	// threads in user space and in the kernel (its system calls and the
+	// softirqs they run), and lb0's NAPI thread (the copy into the UMEM).
+	UserNs, SysNs, NAPINs Sample
+	// Syscalls is the forwarder's system calls per forwarded frame at
+	// MaxPPS (counted by a BPF program on sys_enter), SyscallMix the same
+	// by call.
+	Syscalls   Sample
+	SyscallMix string
+	// BusyPolledRx is the share of the max runs' frames the kernel
+	// received inside a busy poll (BusyPollRxPackets of lb0's namespace).
+	BusyPolledRx float64
+	// BusyPoll is what raild logged about busy polling.
+	BusyPoll string
+	Err      string // why the row has no numbers, if it hasn't
 }
 
 // Noisy says which of the row's headline numbers varied more than NoisySpread.
@@ -113,6 +127,14 @@ func fmtSample(s Sample, scale float64, prec int) string {
 	return out
 }
 
+// fmtMedian is the median alone.
+func fmtMedian(s Sample, prec int) string {
+	if len(s) == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(s.Median(), 'f', prec, 64)
+}
+
 func ratio(a, b Sample) string {
 	if len(a) == 0 || len(b) == 0 || b.Median() == 0 {
 		return "—"
@@ -140,10 +162,30 @@ func (c *Comparison) Markdown(w io.Writer) {
 	fmt.Fprintln(w, "  goes to packets. The issue's targets are checked on this column.")
 	fmt.Fprintf(w, "- **CPU ns/pkt @%.0fk**: the same at one common offered rate for every row: what a packet\n", c.CommonRate/1e3)
 	fmt.Fprintln(w, "  costs below saturation, where a busy poller's empty polls count against it.")
+	fmt.Fprintln(w, "- **user / sys / NAPI ns/pkt @max**: where the CPU ns/pkt @max go: the forwarder's threads in")
+	fmt.Fprintln(w, "  user space and in the kernel (its system calls, with the softirqs they run: the generator")
+	fmt.Fprintln(w, "  side's receive of what it sends), and lb0's NAPI thread (veth receive, XDP, the copy into")
+	fmt.Fprintln(w, "  the UMEM); user/sys split by the clock ticks of /proc/PID/task/*/stat, totals from schedstat.")
+	fmt.Fprintln(w, "- **syscalls/pkt @max**: the forwarder's system calls per forwarded frame (a BPF program on")
+	fmt.Fprintln(w, "  the sys_enter raw tracepoint counts the process's calls); **busy-polled rx**: the share of")
+	fmt.Fprintln(w, "  frames the kernel received inside a busy poll (BusyPollRxPackets in lb0's namespace).")
 	fmt.Fprintln(w, "- **loss @max (where)**: lost frames over the max runs and where they were counted: lb0 rx")
 	fmt.Fprintln(w, "  (the forwarder side's veth ring full: the forwarder's CPU could not keep up), lb0→gen0 and")
 	fmt.Fprintln(w, "  gen0 rx/sink (the generator side's ring or the sink socket could not take them),")
 	fmt.Fprintln(w, "  forwarder (none of those: inside the forwarder, e.g. its rx or tx ring).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "System calls per forwarded frame at max, by call:")
+	fmt.Fprintln(w)
+	for _, r := range c.Rows {
+		if r.SyscallMix != "" {
+			fmt.Fprintf(w, "- %s: %s\n", r.Name, r.SyscallMix)
+		}
+	}
+	for _, r := range c.Rows {
+		if r.BusyPoll != "" {
+			fmt.Fprintf(w, "\n%s said: `%s`\n", r.Name, r.BusyPoll)
+		}
+	}
 	for _, n := range c.Notes {
 		fmt.Fprintf(w, "\n- %s", n)
 	}
@@ -161,11 +203,11 @@ func (c *Comparison) Text(w io.Writer) {
 
 func (c *Comparison) table(w io.Writer) {
 	ref := c.ref()
-	fmt.Fprintf(w, "| forwarder | max pps | vs raild | CPU ns/pkt @max | vs raild | fwd cores busy @max | CPU ns/pkt @%.0fk | loss %% @max (where) | loss %% @50%% | loss %% @90%% | p50 µs @50%% | p99 µs @50%% | noise |\n", c.CommonRate/1e3)
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
+	fmt.Fprintf(w, "| forwarder | max pps | vs raild | CPU ns/pkt @max | vs raild | user / sys / NAPI ns/pkt @max | user %% | syscalls/pkt @max | busy-polled rx | fwd cores busy @max | CPU ns/pkt @%.0fk | loss %% @max (where) | loss %% @50%% | loss %% @90%% | p50 µs @50%% | p99 µs @50%% | noise |\n", c.CommonRate/1e3)
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|")
 	for _, r := range c.Rows {
 		if r.Err != "" {
-			fmt.Fprintf(w, "| %s | failed: %s |||||||||||||\n", r.Name, r.Err)
+			fmt.Fprintf(w, "| %s | failed: %s |||||||||||||||||\n", r.Name, r.Err)
 			continue
 		}
 		vsPPS, vsNs := "1.00×", "1.00×"
@@ -180,8 +222,14 @@ func (c *Comparison) table(w io.Writer) {
 		if r.LostAt != "" && r.LostAt != "none" {
 			where += " (" + r.LostAt + ")"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
-			fmtSample(r.MaxPPS, 1, 0), vsPPS, fmtSample(r.NsPkt, 1, 0), vsNs, fmtSample(r.Busy, 1, 2),
+		split := fmt.Sprintf("%s / %s / %s", fmtMedian(r.UserNs, 0), fmtMedian(r.SysNs, 0), fmtMedian(r.NAPINs, 0))
+		userPct := "—"
+		if len(r.UserNs) > 0 && r.NsPkt.Median() > 0 {
+			userPct = fmt.Sprintf("%.1f", 100*r.UserNs.Median()/r.NsPkt.Median())
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %.1f %% | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.Name,
+			fmtSample(r.MaxPPS, 1, 0), vsPPS, fmtSample(r.NsPkt, 1, 0), vsNs, split, userPct, fmtSample(r.Syscalls, 1, 3),
+			100*r.BusyPolledRx, fmtSample(r.Busy, 1, 2),
 			fmtSample(r.NsPktCommon, 1, 0), where,
 			fmtSample(r.Loss50, 100, 2), fmtSample(r.Loss90, 100, 2),
 			fmtSample(r.P50, 1, 1), fmtSample(r.P99, 1, 1), noise)
@@ -196,7 +244,9 @@ func (c *Comparison) CSV(w io.Writer) error {
 		for _, q := range []struct {
 			name string
 			s    Sample
-		}{{"max_pps", r.MaxPPS}, {"cpu_ns_per_packet", r.NsPkt}, {"forwarder_cores_busy", r.Busy},
+		}{{"max_pps", r.MaxPPS}, {"cpu_ns_per_packet", r.NsPkt}, {"user_ns_per_packet", r.UserNs},
+			{"system_ns_per_packet", r.SysNs}, {"napi_ns_per_packet", r.NAPINs}, {"syscalls_per_packet", r.Syscalls},
+			{"busy_polled_rx", Sample{r.BusyPolledRx}}, {"forwarder_cores_busy", r.Busy},
 			{"cpu_ns_per_packet_at_common_rate", r.NsPktCommon}, {"loss_at_max", Sample{r.LossMax}},
 			{"loss_at_50", r.Loss50}, {"loss_at_90", r.Loss90}, {"latency_p50_us_at_50", r.P50}, {"latency_p99_us_at_50", r.P99}} {
 			var reps []string
@@ -211,18 +261,29 @@ func (c *Comparison) CSV(w io.Writer) error {
 	return cw.Error()
 }
 
-// PNG draws three bar charts side by side: max pps, CPU ns/pkt at max and
-// CPU ns/pkt at the common rate per forwarder (bars in row order: raild blue, asavie/xdp orange, xdp_tx
-// green, kernel grey), each with its value written above it and the
-// repeats' range as a whisker.
+// PNG draws four bar charts side by side: max pps, CPU ns/pkt at max,
+// where those ns go (stacked: the forwarder's user time, its system time,
+// lb0's NAPI thread) and CPU ns/pkt at the common rate, per forwarder
+// (bars in row order, each row its colour), each with its value written
+// above it and the repeats' range as a whisker.
 func (c *Comparison) PNG(w io.Writer) error {
-	const W, H, pad = 1350, 440, 40
+	const W, H, pad, panels = 1800, 480, 40, 4
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	fill(img, img.Bounds(), color.RGBA{255, 255, 255, 255})
-	colors := []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {127, 127, 127, 255}, {148, 103, 189, 255}}
+	black := color.RGBA{0, 0, 0, 255}
+	colors := []color.RGBA{{31, 119, 180, 255}, {120, 170, 220, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {127, 127, 127, 255}, {148, 103, 189, 255}}
+	pw := W/panels - 2*pad
+	ph := H - 3*pad - 40
+	base := pad + ph
+	n := max(len(c.Rows), 1)
+	bw := pw / (2*n + 1)
+	labels := func(x0 int) {
+		fill(img, image.Rect(x0, base, x0+pw, base+1), black)
+		for i, r := range c.Rows {
+			text(img, x0+bw*(2*i+1), base+6+13*(i%3), r.Name, colors[i%len(colors)]) // staggered: long names overlap
+		}
+	}
 	panel := func(x0 int, title string, get func(Row) Sample, prec int) {
-		pw := W/3 - 2*pad
-		ph := H - 3*pad - 16
 		top := 0.0
 		for _, r := range c.Rows {
 			for _, v := range get(r) {
@@ -232,11 +293,8 @@ func (c *Comparison) PNG(w io.Writer) error {
 		if top == 0 {
 			top = 1
 		}
-		text(img, x0, pad/2, title, color.RGBA{0, 0, 0, 255})
-		base := pad + ph
-		fill(img, image.Rect(x0, base, x0+pw, base+1), color.RGBA{0, 0, 0, 255})
-		n := max(len(c.Rows), 1)
-		bw := pw / (2*n + 1)
+		text(img, x0, pad/2, title, black)
+		labels(x0)
 		for i, r := range c.Rows {
 			s := get(r)
 			bx := x0 + bw*(2*i+1)
@@ -248,15 +306,61 @@ func (c *Comparison) PNG(w io.Writer) error {
 					lo, hi = min(lo, v), max(hi, v)
 				}
 				yl, yh := base-int(float64(ph)*lo/top), base-int(float64(ph)*hi/top)
-				fill(img, image.Rect(bx+bw/2, yh, bx+bw/2+1, yl+1), color.RGBA{0, 0, 0, 255})
-				text(img, bx, base-h-10, strconv.FormatFloat(s.Median(), 'f', prec, 64), color.RGBA{0, 0, 0, 255})
+				fill(img, image.Rect(bx+bw/2, yh, bx+bw/2+1, yl+1), black)
+				text(img, bx, base-h-10, strconv.FormatFloat(s.Median(), 'f', prec, 64), black)
 			}
-			text(img, bx, base+6+14*(i%2), r.Name, colors[i%len(colors)]) // staggered: long names overlap
+		}
+	}
+	// The split: medians of user, sys and NAPI ns/pkt stacked.
+	split := func(x0 int) {
+		parts := []struct {
+			name string
+			c    color.RGBA
+			get  func(Row) Sample
+		}{
+			{"USER", color.RGBA{214, 39, 40, 255}, func(r Row) Sample { return r.UserNs }},
+			{"SYS", color.RGBA{255, 187, 120, 255}, func(r Row) Sample { return r.SysNs }},
+			{"NAPI", color.RGBA{100, 100, 100, 255}, func(r Row) Sample { return r.NAPINs }},
+		}
+		top := 1.0
+		for _, r := range c.Rows {
+			t := 0.0
+			for _, p := range parts {
+				if s := p.get(r); len(s) > 0 {
+					t += s.Median()
+				}
+			}
+			top = max(top, t)
+		}
+		text(img, x0, pad/2, "WHERE THE NS/PKT AT MAX GO", black)
+		for j, p := range parts {
+			lx := x0 + 60*j
+			fill(img, image.Rect(lx, pad/2+14, lx+10, pad/2+24), p.c)
+			text(img, lx+14, pad/2+14, p.name, black)
+		}
+		labels(x0)
+		for i, r := range c.Rows {
+			bx := x0 + bw*(2*i+1)
+			y, total := base, 0.0
+			for _, p := range parts {
+				s := p.get(r)
+				if len(s) == 0 {
+					continue
+				}
+				h := int(float64(ph) * s.Median() / top)
+				fill(img, image.Rect(bx, y-h, bx+bw, y), p.c)
+				y -= h
+				total += s.Median()
+			}
+			if total > 0 {
+				text(img, bx, y-10, strconv.FormatFloat(total, 'f', 0, 64), black)
+			}
 		}
 	}
 	panel(pad, "MAX FORWARDED PPS", func(r Row) Sample { return r.MaxPPS }, 0)
-	panel(W/3+pad, "FORWARDER CPU NS/PKT AT MAX", func(r Row) Sample { return r.NsPkt }, 0)
-	panel(2*W/3+pad, fmt.Sprintf("CPU NS/PKT AT %.0fK PPS", c.CommonRate/1e3), func(r Row) Sample { return r.NsPktCommon }, 0)
+	panel(W/panels+pad, "FORWARDER CPU NS/PKT AT MAX", func(r Row) Sample { return r.NsPkt }, 0)
+	split(2*W/panels + pad)
+	panel(3*W/panels+pad, fmt.Sprintf("CPU NS/PKT AT %.0fK PPS", c.CommonRate/1e3), func(r Row) Sample { return r.NsPktCommon }, 0)
 	return png.Encode(w, img)
 }
 

@@ -63,10 +63,11 @@ services:
       - address: 10.1.0.13
 `
 
-// labConfigIn is labConfig for a forwarder on cpu, with its admin socket in
-// dir: another raild may be running on the machine with the default one.
-func labConfigIn(dir string, cpu int) string {
-	return fmt.Sprintf(labConfig, cpu) + fmt.Sprintf("api:\n  socket: %s\n", filepath.Join(dir, "raild.sock"))
+// labConfigIn is labConfig for a raild on cpu, with its admin socket in
+// dir (another raild may be running on the machine with the default one)
+// and busy_poll set.
+func labConfigIn(dir string, cpu int, busyPoll bool) string {
+	return fmt.Sprintf(labConfig, cpu) + fmt.Sprintf("api:\n  socket: %s\nbusy_poll: %v\n", filepath.Join(dir, "raild.sock"), busyPoll)
 }
 
 // Lab is a running tools/lab.sh lab.
@@ -107,7 +108,12 @@ type Forwarder struct {
 	done chan error
 	out  *strings.Builder
 	NAPI []int // the lb interface's NAPI threads
+	// Syscalls counts the forwarder's system calls (nil: could not).
+	Syscalls *SyscallCounter
 }
+
+// Log is what the forwarder printed until it was ready.
+func (f *Forwarder) Log() string { return f.out.String() }
 
 // StartForwarder starts args in namespace ns and waits until its output
 // has a line containing ready.
@@ -160,6 +166,7 @@ func (f *Forwarder) Stop() {
 	if f == nil {
 		return
 	}
+	f.Syscalls.Close()
 	_ = f.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-f.done:
@@ -185,12 +192,34 @@ func (f *Forwarder) CPU() (uint64, error) {
 	return n, nil
 }
 
+// Times is the forwarder's CPU so far, split: its own threads (user and
+// system) and its NAPI threads (all kernel).
+func (f *Forwarder) Times() (fwd CPUTimes, napi uint64, err error) {
+	if fwd, err = ProcessTimes(f.PID()); err != nil {
+		return fwd, 0, err
+	}
+	for _, p := range f.NAPI {
+		v, err := ThreadsCPU(p)
+		if err != nil {
+			return fwd, 0, err
+		}
+		napi += v
+	}
+	return fwd, napi, nil
+}
+
 // Measurement is one generator run with the forwarder's CPU over its steady part.
 type Measurement struct {
 	Report Report
-	CPU    time.Duration // forwarder CPU during [warm, end)
+	CPU    time.Duration // forwarder CPU during [warm, end): Fwd.Run + NAPI
 	Window time.Duration
 	Drops  Drops // where frames were lost during the whole run
+	// Fwd is the forwarder's own threads' CPU and NAPI its NAPI threads'
+	// (ns) over the same window; Syscalls its system calls then (nil when
+	// not counted).
+	Fwd      CPUTimes
+	NAPI     uint64
+	Syscalls Syscalls
 }
 
 // Drops counts lost frames by where the kernel or the sink saw them go.
@@ -278,11 +307,21 @@ func RunGen(o CompareOpts, lab *Lab, fwd *Forwarder, form string, rate float64) 
 	<-started
 	warm := min(500*time.Millisecond, o.Duration/4)
 	time.Sleep(warm)
-	c0, err0 := fwd.CPU()
+	var sc0, sc1 Syscalls
+	if fwd.Syscalls != nil {
+		sc0, _ = fwd.Syscalls.Read()
+	}
+	f0, n0, err0 := fwd.Times()
 	t0 := time.Now()
 	time.Sleep(o.Duration - warm - 200*time.Millisecond)
-	c1, err1 := fwd.CPU()
+	f1, n1, err1 := fwd.Times()
 	m.Window = time.Since(t0)
+	if fwd.Syscalls != nil {
+		sc1, _ = fwd.Syscalls.Read()
+		if sc0 != nil && sc1 != nil {
+			m.Syscalls = sc1.Sub(sc0)
+		}
+	}
 	werr := cmd.Wait()
 	if werr != nil {
 		return m, fmt.Errorf("bench: railbench gen: %v\n%s", werr, errText.String())
@@ -290,7 +329,8 @@ func RunGen(o CompareOpts, lab *Lab, fwd *Forwarder, form string, rate float64) 
 	if err0 != nil || err1 != nil {
 		return m, fmt.Errorf("bench: forwarder CPU: %v %v", err0, err1)
 	}
-	m.CPU = time.Duration(c1 - c0)
+	m.Fwd, m.NAPI = f1.Sub(f0), n1-n0
+	m.CPU = time.Duration(m.Fwd.Run + m.NAPI)
 	if err := json.Unmarshal([]byte(stdout.String()), &m.Report); err != nil {
 		return m, fmt.Errorf("bench: railbench gen output: %v\n%s", err, stdout.String())
 	}
@@ -309,9 +349,9 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 	var err error
 	form := "gre"
 	switch name {
-	case "raild":
+	case "raild", "raild-nobp":
 		cfg := filepath.Join(dir, "lab.yaml")
-		if err := os.WriteFile(cfg, []byte(labConfigIn(dir, o.FwdCPU)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(labConfigIn(dir, o.FwdCPU, name == "raild")), 0o644); err != nil {
 			return nil, "", err
 		}
 		f, err = StartForwarder(lb, "msg=attached", append([]string{o.Raild, "run", "--config", cfg}, o.RaildArgs...)...)
@@ -339,7 +379,7 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 		}
 		f, err = StartForwarder(lb, "attached", o.Railbench, "xdpfwd", "--dev", "lb0", "--pass")
 	default:
-		return nil, "", fmt.Errorf("bench: unknown forwarder %q (raild, asavie/xdp, xdp_tx, kernel, loopback)", name)
+		return nil, "", fmt.Errorf("bench: unknown forwarder %q (raild, raild-nobp, asavie/xdp, xdp_tx, kernel, loopback)", name)
 	}
 	if err != nil {
 		return nil, "", err
@@ -357,7 +397,46 @@ func startRow(o CompareOpts, lab *Lab, name, dir string) (*Forwarder, string, er
 		f.Stop()
 		return nil, "", err
 	}
+	if f.Syscalls, err = CountSyscalls(f.PID()); err != nil {
+		fmt.Fprintf(o.Log, "%s: no syscall counts: %v\n", name, err)
+	}
 	return f, form, nil
+}
+
+// busyPollRx is the lb namespace's BusyPollRxPackets (TcpExt, /proc/net/
+// netstat): frames the kernel received inside a busy poll.
+func (l *Lab) busyPollRx() uint64 {
+	out, err := In(l.LBNS(), "cat", "/proc/net/netstat")
+	if err != nil {
+		return 0
+	}
+	lines := strings.Split(out, "\n")
+	for i := 0; i+1 < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "TcpExt:") {
+			continue
+		}
+		names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		for j, n := range names {
+			if n == "BusyPollRxPackets" && j < len(vals) {
+				v, _ := strconv.ParseUint(vals[j], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// busyPollLog is what raild said of busy polling before it was ready.
+func busyPollLog(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		i := strings.Index(l, "msg=")
+		if i < 0 || !strings.Contains(l, "busy poll") {
+			continue
+		}
+		out = append(out, strings.TrimSpace(l[i:]))
+	}
+	return strings.Join(out, "; ")
 }
 
 // MeasureRow measures one forwarder: the offered rate that gets the most
@@ -380,10 +459,16 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 		return row
 	}
 	defer f.Stop()
+	if strings.HasPrefix(name, "raild") {
+		row.BusyPoll = busyPollLog(f.Log())
+	}
 	logm := func(phase string, m Measurement) {
 		r := m.Report
-		fmt.Fprintf(o.Log, "  %-11s %-8s sent %9.0f pps  fwd %9.0f pps  loss %6.2f%% (%s)  p50 %7.1fµs p99 %8.1fµs  fwd cpu %.2f cores\n",
-			name, phase, r.SentPPS(), r.ReceivedPPS(), 100*r.LossRatio(), m.Drops.Where(r.Lost()), r.Latency.P50, r.Latency.P99, m.CPU.Seconds()/m.Window.Seconds())
+		u, sy := m.Fwd.Split()
+		frames := r.ReceivedPPS() * m.Window.Seconds()
+		fmt.Fprintf(o.Log, "  %-11s %-8s sent %9.0f pps  fwd %9.0f pps  loss %6.2f%% (%s)  p50 %7.1fµs p99 %8.1fµs  fwd cpu %.2f cores (user %.0f sys %.0f napi %.0f ns/pkt, %.3f syscalls/pkt)\n",
+			name, phase, r.SentPPS(), r.ReceivedPPS(), 100*r.LossRatio(), m.Drops.Where(r.Lost()), r.Latency.P50, r.Latency.P99, m.CPU.Seconds()/m.Window.Seconds(),
+			u/frames, sy/frames, float64(m.NAPI)/frames, float64(m.Syscalls.Total())/frames)
 	}
 	run := func(oo CompareOpts, rate float64) (Measurement, bool) {
 		m, err := RunGen(oo, lab, f, form, rate)
@@ -423,6 +508,8 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 	row.Offered = best
 	var lost, sent uint64
 	var drops Drops
+	mix, mixFrames := Syscalls{}, 0.0
+	bp0, rx0 := lab.busyPollRx(), uint64(0)
 	for i := 0; i < o.Repeat && ctx.Err() == nil; i++ {
 		m, ok := run(o, best)
 		if !ok {
@@ -433,8 +520,19 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 		row.MaxPPS = append(row.MaxPPS, pps)
 		busy := m.CPU.Seconds() / m.Window.Seconds()
 		row.Busy = append(row.Busy, busy)
+		rx0 += m.Report.Received
 		if pps > 0 {
-			row.NsPkt = append(row.NsPkt, float64(m.CPU.Nanoseconds())/(pps*m.Window.Seconds()))
+			frames := pps * m.Window.Seconds()
+			row.NsPkt = append(row.NsPkt, float64(m.CPU.Nanoseconds())/frames)
+			u, sy := m.Fwd.Split()
+			row.UserNs = append(row.UserNs, u/frames)
+			row.SysNs = append(row.SysNs, sy/frames)
+			row.NAPINs = append(row.NAPINs, float64(m.NAPI)/frames)
+			if m.Syscalls != nil {
+				row.Syscalls = append(row.Syscalls, float64(m.Syscalls.Total())/frames)
+				mix.Add(m.Syscalls)
+				mixFrames += frames
+			}
 		}
 		lost += m.Report.Lost()
 		sent += m.Report.Sent
@@ -446,6 +544,12 @@ func MeasureRow(ctx context.Context, o CompareOpts, lab *Lab, name string) Row {
 	if sent > 0 {
 		row.LossMax = float64(lost) / float64(sent)
 		row.LostAt = drops.Where(lost)
+	}
+	if mixFrames > 0 {
+		row.SyscallMix = mix.Mix(mixFrames, 4)
+	}
+	if rx0 > 0 {
+		row.BusyPolledRx = float64(lab.busyPollRx()-bp0) / float64(rx0)
 	}
 	if o.CommonRate > 0 {
 		for i := 0; i < o.Repeat && ctx.Err() == nil; i++ {

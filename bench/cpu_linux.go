@@ -44,6 +44,62 @@ func ThreadsCPU(pid int) (uint64, error) {
 	return sum, nil
 }
 
+// CPUTimes is where a process's CPU time went: Run is the scheduler's
+// exact run time of all its threads (schedstat, ns); UserTicks and
+// SysTicks are the user and system clock ticks of /proc/PID/task/*/stat
+// (USER_HZ), the tick-sampled split of that time. Softirqs a thread runs
+// on its way out of a system call (a veth's peer NAPI raised by sendto)
+// count as its system time.
+type CPUTimes struct {
+	Run                 uint64
+	UserTicks, SysTicks uint64
+}
+
+// Sub is t − o.
+func (t CPUTimes) Sub(o CPUTimes) CPUTimes {
+	return CPUTimes{Run: t.Run - o.Run, UserTicks: t.UserTicks - o.UserTicks, SysTicks: t.SysTicks - o.SysTicks}
+}
+
+// Split divides Run into user and system time by the ticks' proportion
+// (ticks are 10 ms; Run is exact).
+func (t CPUTimes) Split() (user, sys float64) {
+	if t.UserTicks+t.SysTicks == 0 {
+		return 0, float64(t.Run)
+	}
+	u := float64(t.Run) * float64(t.UserTicks) / float64(t.UserTicks+t.SysTicks)
+	return u, float64(t.Run) - u
+}
+
+// ProcessTimes reads the CPU times of every thread of pid.
+func ProcessTimes(pid int) (CPUTimes, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		return CPUTimes{}, fmt.Errorf("bench: no threads of pid %d", pid)
+	}
+	var t CPUTimes
+	for _, task := range tasks {
+		if b, err := os.ReadFile(task + "/schedstat"); err == nil {
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				v, _ := strconv.ParseUint(f[0], 10, 64)
+				t.Run += v
+			}
+		}
+		b, err := os.ReadFile(task + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 12 {
+			ut, _ := strconv.ParseUint(f[11], 10, 64)
+			st, _ := strconv.ParseUint(f[12], 10, 64)
+			t.UserTicks += ut
+			t.SysTicks += st
+		}
+	}
+	return t, nil
+}
+
 // napiThreads lists the pids of the kernel's threaded-NAPI threads of
 // interface ifname ("napi/IFNAME-ID"), in any namespace.
 func napiThreads(ifname string) map[int]bool {

@@ -35,7 +35,7 @@ func TestGenSinkThroughRaild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "lab.yaml")
-	if err := os.WriteFile(cfg, []byte(strings.Replace(labConfigIn(dir, 1), "cpus: [1]\n", "", 1)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(strings.Replace(labConfigIn(dir, 1, true), "cpus: [1]\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	fwd, err := StartForwarder(lab.LBNS(), "msg=attached", filepath.Join(dir, "raild"), "run", "--config", cfg)
