@@ -199,6 +199,20 @@ type Report struct {
 	SinkDrops uint64         `json:"sink_drops"` // lost at the sink's own socket (rx ring full, fill ring empty)
 	Backends  []BackendCount `json:"backends"`
 	Latency   Latency        `json:"latency_us"`
+	// MaxGap is the longest time between two received batches while
+	// frames were arriving: a stall of the forwarder (or of the lab) shows
+	// here even when no frame is lost.
+	MaxGap time.Duration `json:"max_gap_ns"`
+	// PerSecond is, for each second since the start, what the sink saw in
+	// it: to line stalls up with what happened on the forwarder then.
+	PerSecond []SecondStats `json:"per_second,omitempty"`
+}
+
+// SecondStats is one second of a sink's run.
+type SecondStats struct {
+	Received   uint64        `json:"received"`
+	MaxGap     time.Duration `json:"max_gap_ns"`     // longest time between two batches that ended in this second
+	MaxLatency time.Duration `json:"max_latency_ns"` // of a frame received in this second
 }
 
 // Lost is sent minus received (never negative).
@@ -245,6 +259,9 @@ func (r Report) Table() string {
 	}
 	l := r.Latency
 	fmt.Fprintf(&b, "latency µs  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+	if r.MaxGap > 0 {
+		fmt.Fprintf(&b, "longest gap %12.1f µs  between two received batches\n", float64(r.MaxGap)/1e3)
+	}
 	bs := append([]BackendCount(nil), r.Backends...)
 	sort.Slice(bs, func(i, j int) bool { return bs[i].Addr.Less(bs[j].Addr) })
 	for _, c := range bs {

@@ -164,6 +164,9 @@ type runner struct {
 	nb                           int
 	descs                        [64]rings.Desc
 	recvPub                      atomic.Uint64 // received, published per batch
+	lastRx, maxGap               uint64        // when the last batch came; the longest time between two
+	startRx                      uint64        // CLOCK_MONOTONIC at the start: second 0 of perSecond
+	perSecond                    []SecondStats
 }
 
 func monoNow() uint64 {
@@ -222,6 +225,10 @@ func (r *runner) run(ctx context.Context, ifindex int, objs *loadgenObjects) (Re
 		o.Started()
 	}
 	start := time.Now()
+	r.startRx = monoNow()
+	if o.Duration > 0 {
+		r.perSecond = make([]SecondStats, 0, int((o.Duration+o.Drain)/time.Second)+2)
+	}
 	var stopGen, stopSink atomic.Bool
 	var gens []<-chan error
 	if o.Generate {
@@ -349,7 +356,7 @@ func (r *runner) run(ctx context.Context, ifindex int, objs *loadgenObjects) (Re
 	}
 	rep = Report{Form: form, Size: len(o.Template.Frame), Flows: o.Flows, RatePPS: o.Rate,
 		Elapsed: genEnd.Sub(start), Received: r.received, Foreign: r.foreign,
-		Reordered: r.reordered, Latency: r.hist.Latency()}
+		Reordered: r.reordered, Latency: r.hist.Latency(), MaxGap: time.Duration(r.maxGap), PerSecond: r.perSecond}
 	if o.Generate {
 		rep.Sent = readSent()
 	} else {
@@ -377,21 +384,34 @@ func (r *runner) sinkPoll() int {
 		return 0
 	}
 	now := monoNow()
+	sec := int((now - r.startRx) / 1e9)
+	for len(r.perSecond) <= sec {
+		r.perSecond = append(r.perSecond, SecondStats{})
+	}
+	ps := &r.perSecond[sec]
+	if r.lastRx != 0 {
+		gap := now - r.lastRx
+		r.maxGap = max(r.maxGap, gap)
+		ps.MaxGap = max(ps.MaxGap, time.Duration(gap))
+	}
+	r.lastRx = now
+	before := r.received
 	for i := range r.descs[:n] {
 		d := &r.descs[i]
 		buf, off := s.Frame(d.Addr)
 		if buf != nil && off+int(d.Len) <= len(buf) {
-			r.count(buf[off:off+int(d.Len)], now)
+			r.count(buf[off:off+int(d.Len)], now, ps)
 		}
 		s.Recycle(d.Addr)
 	}
+	ps.Received += r.received - before
 	r.recvPub.Store(r.received)
 	return n
 }
 
 // count parses one received frame: the outer destination, and the stamp
 // after the (GRE-encapsulated or plain) IPv4 and TCP headers.
-func (r *runner) count(f []byte, now uint64) {
+func (r *runner) count(f []byte, now uint64, ps *SecondStats) {
 	if len(f) < 34 || f[12] != 0x08 || f[13] != 0x00 {
 		r.foreign++
 		return
@@ -432,6 +452,7 @@ func (r *runner) count(f []byte, now uint64) {
 	r.received++
 	if now > ts {
 		r.hist.Add(now - ts)
+		ps.MaxLatency = max(ps.MaxLatency, time.Duration(now-ts))
 	} else {
 		r.hist.Add(0)
 	}
