@@ -64,6 +64,8 @@ type Worker struct {
 	// generalOnly makes Process skip its fast path, so tests can compare
 	// the two.
 	generalOnly bool
+	// touched64 sums what touch loaded (see batch.go); it is never read.
+	touched64 uint64
 }
 
 // NewWorker returns a worker with its own connection table.

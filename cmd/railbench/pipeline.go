@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rail-lb/rail/bench"
@@ -31,8 +33,29 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to this file (e.g. for cmd/*/default.pgo)")
 	ipv6 := fs.Bool("ipv6", false, "IPv6 client flows to an IPv6 VIP with IPv6 backends, tunnelled in GRE over IPv4")
 	warm := fs.Bool("warmup", true, "send every flow once, untimed, before the timed run (steady state: connection entries exist)")
+	layout := fs.String("layout", "nic", "nic: frames from a UMEM-sized pool, flows in random order, headers written as they arrive; per-flow: one frame buffer per flow, flows round-robin (the old layout)")
+	pool := fs.Int("pool", 4096, "frames in the pool (--layout nic): raild's UMEM")
+	zipf := fs.Float64("zipf", 0, "Zipf exponent of the flows' popularity (> 1; 0: uniform) (--layout nic)")
+	staged := fs.Bool("staged", true, "process each batch in two stages, connection-table buckets touched first (ProcessBatch) (--layout nic)")
+	sweep := fs.String("flows-sweep", "", "comma-separated flow counts (e.g. 1k,10k,100k,1M,4M): ns/packet for each and the ratio to the first, in one run (--layout nic)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *layout != "nic" && *layout != "per-flow" {
+		return fail(stderr, "--layout %q: use nic or per-flow", *layout)
+	}
+	if *layout == "nic" && !*ipv6 {
+		counts := []int{*flows}
+		if *sweep != "" {
+			var err error
+			if counts, err = parseCounts(*sweep); err != nil {
+				return fail(stderr, "--flows-sweep: %v", err)
+			}
+		}
+		if *pool <= 0 || *batch <= 0 || *packets <= 0 {
+			return fail(stderr, "--pool, --batch and --packets must be positive")
+		}
+		return runNICSweep(stdout, stderr, counts, *packets, *pool, *payload, *backends, *batch, *entries, *zipf, *staged)
 	}
 	switch {
 	case *packets <= 0:
@@ -91,5 +114,66 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "elapsed:   %v\n", r.Elapsed.Round(time.Microsecond))
 	fmt.Fprintf(stdout, "rate:      %.0f packets/s\n", r.PacketsPerSecond())
 	fmt.Fprintf(stdout, "per packet: %.1f ns\n", r.NsPerPacket())
+	return 0
+}
+
+// parseCounts reads "1k,10k,1M".
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		mult := 1
+		switch {
+		case strings.HasSuffix(f, "k"), strings.HasSuffix(f, "K"):
+			mult, f = 1000, f[:len(f)-1]
+		case strings.HasSuffix(f, "M"), strings.HasSuffix(f, "m"):
+			mult, f = 1000000, f[:len(f)-1]
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a flow count (e.g. 10k, 1M)", f)
+		}
+		out = append(out, n*mult)
+	}
+	return out, nil
+}
+
+// runNICSweep runs the NIC-like workload for each flow count, pinned to
+// whatever CPU the caller gave (taskset), and prints ns/packet and the
+// ratio to the first count.
+func runNICSweep(stdout, stderr io.Writer, counts []int, packets, pool, payload, backends, batch int, entries uint, zipf float64, staged bool) int {
+	snap, err := pipeline.NewSnapshot(bench.BenchConfig(backends))
+	if err != nil {
+		return fail(stderr, "%v", err)
+	}
+	order := "uniform"
+	if zipf > 1 {
+		order = fmt.Sprintf("zipf %.2f", zipf)
+	}
+	fmt.Fprintf(stdout, "layout nic: %d-frame pool, %s arrivals, batches of %d, staged %v, %d packets per row, conntrack %d entries\n",
+		pool, order, batch, staged, packets, entries)
+	fmt.Fprintf(stdout, "%10s %12s %10s %8s\n", "flows", "packets/s", "ns/packet", "ratio")
+	first := 0.0
+	for _, flows := range counts {
+		ct, err := pipeline.NewConntrack(uint32(max(entries, uint(2*flows))), time.Hour, 30*time.Second)
+		if err != nil {
+			return fail(stderr, "%v", err)
+		}
+		wl, err := bench.NewNICWorkload(flows, packets, pool, payload, zipf, uint64(flows))
+		if err != nil {
+			return fail(stderr, "%v", err)
+		}
+		w := pipeline.NewWorker(ct)
+		bench.WarmUpNIC(w, snap, wl)
+		r := bench.RunNIC(w, snap, wl, batch, staged)
+		if r.Tx != uint64(r.Packets) {
+			return fail(stderr, "%d flows: only %d of %d packets were forwarded", flows, r.Tx, r.Packets)
+		}
+		ns := r.NsPerPacket()
+		if first == 0 {
+			first = ns
+		}
+		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx\n", flows, r.PacketsPerSecond(), ns, ns/first)
+	}
 	return 0
 }
