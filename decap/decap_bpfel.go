@@ -22,9 +22,10 @@ type decapAddr struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	decapMapAddrs  = "addrs"
-	decapMapCounts = "counts"
-	decapProgDecap = "decap"
+	decapMapAddrs         = "addrs"
+	decapMapCounts        = "counts"
+	decapProgDecap        = "decap"
+	decapVarLookupUnkeyed = "lookup_unkeyed"
 )
 
 // loadDecap returns the embedded CollectionSpec for decap.
@@ -84,6 +85,7 @@ type decapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type decapVariableSpecs struct {
+	LookupUnkeyed *ebpf.VariableSpec `ebpf:"lookup_unkeyed"`
 }
 
 // decapObjects contains all objects after they have been loaded into the kernel.
@@ -121,6 +123,7 @@ func (m *decapMaps) Close() error {
 //
 // It can be passed to loadDecapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type decapVariables struct {
+	LookupUnkeyed *ebpf.Variable `ebpf:"lookup_unkeyed"`
 }
 
 // decapPrograms contains all programs after they have been loaded into the kernel.

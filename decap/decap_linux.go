@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -26,11 +27,24 @@ type Program struct {
 }
 
 // Load loads the program and its maps into the kernel (needs CAP_BPF and
-// CAP_NET_ADMIN, or root). Nothing is decapsulated until SetAddrs names
-// the addresses and Attach hooks it to an interface.
-func Load() (*Program, error) {
+// CAP_NET_ADMIN, or root) with the default Options. Nothing is
+// decapsulated until SetAddrs names the addresses and Attach hooks it to an
+// interface.
+func Load() (*Program, error) { return LoadWith(Options{}) }
+
+// LoadWith is Load with options.
+func LoadWith(o Options) (*Program, error) {
 	p := &Program{}
-	if err := loadDecapObjects(&p.objs, nil); err != nil {
+	spec, err := loadDecap()
+	if err != nil {
+		return nil, fmt.Errorf("decap: %w", err)
+	}
+	if o.LookupUnkeyed {
+		if err := spec.Variables[decapVarLookupUnkeyed].Set(uint32(1)); err != nil {
+			return nil, fmt.Errorf("decap: set lookup_unkeyed: %w", err)
+		}
+	}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("decap: load program: %+v", ve)
@@ -155,8 +169,10 @@ func (p *Program) attachTC(ifindex int) error {
 
 // Pin keeps the attachment after this process exits: a tcx link is pinned
 // at path (on a bpffs, e.g. /sys/fs/bpf/rail-decap-eth0) and Close leaves
-// it attached; Unpin(path) detaches it later. A tc filter stays anyway
-// until deleted; Pin just makes Close leave it.
+// it attached; for ModeTC the program is pinned at path and Close leaves
+// the filter. Either way the counters map is pinned at path + CountsPin,
+// for ReadPinnedCounts. Unpin(path) undoes it (and for ModeTC, DetachTC
+// removes the filter).
 func (p *Program) Pin(path string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -169,26 +185,51 @@ func (p *Program) Pin(path string) error {
 			return fmt.Errorf("decap: pin tcx link at %s: %w (is a bpffs mounted there?)", path, err)
 		}
 	case p.filter != nil:
+		if err := p.objs.Decap.Pin(path); err != nil {
+			return fmt.Errorf("decap: pin program at %s: %w (is a bpffs mounted there?)", path, err)
+		}
 	default:
 		return errors.New("decap: Pin: not attached")
+	}
+	if err := p.objs.Counts.Pin(path + CountsPin); err != nil {
+		err = fmt.Errorf("decap: pin counters at %s: %w", path+CountsPin, err)
+		if p.link != nil {
+			p.link.Unpin()
+		} else {
+			p.objs.Decap.Unpin()
+		}
+		return err
 	}
 	p.pinned = true
 	return nil
 }
 
-// Unpin detaches a program left attached by Pin: the tcx link pinned at
-// path. For ModeTC, DetachTC removes the filter.
-func Unpin(path string) error {
-	l, err := link.LoadPinnedLink(path, nil)
-	if err != nil {
-		return fmt.Errorf("decap: open pinned link %s: %w", path, err)
+// Unpin undoes Pin(path): it detaches the tcx link pinned at path, or
+// removes the pinned program of a ModeTC attachment (whose filter
+// DetachTC deletes: the mode returned says which it was), and removes the
+// counters' pin.
+func Unpin(path string) (Mode, error) {
+	var mode Mode
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		defer l.Close()
+		if err := l.Unpin(); err != nil {
+			return 0, fmt.Errorf("decap: unpin %s: %w", path, err)
+		}
+		// The link goes away with its last reference, the one closed above.
+		mode = ModeTCX
+	} else if prog, perr := ebpf.LoadPinnedProgram(path, nil); perr == nil {
+		defer prog.Close()
+		if err := prog.Unpin(); err != nil {
+			return 0, fmt.Errorf("decap: unpin %s: %w", path, err)
+		}
+		mode = ModeTC
+	} else {
+		return 0, fmt.Errorf("decap: open pinned link %s: %w", path, err)
 	}
-	defer l.Close()
-	if err := l.Unpin(); err != nil {
-		return fmt.Errorf("decap: unpin %s: %w", path, err)
+	if err := os.Remove(path + CountsPin); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return mode, fmt.Errorf("decap: remove %s: %w", path+CountsPin, err)
 	}
-	// The link goes away with its last reference, the one closed above.
-	return nil
+	return mode, nil
 }
 
 // DetachTC deletes Rail's tc filter (FilterName, as ModeTC adds it) from
@@ -228,17 +269,108 @@ func (p *Program) Counts() (Counts, error) {
 	if p.closed {
 		return Counts{}, ErrClosed
 	}
+	return readCounts(p.objs.Counts)
+}
+
+func readCounts(m *ebpf.Map) (Counts, error) {
 	var c [numCounts]uint64
 	var perCPU []uint64
 	for i := range c {
-		if err := p.objs.Counts.Lookup(uint32(i), &perCPU); err != nil {
+		if err := m.Lookup(uint32(i), &perCPU); err != nil {
 			return Counts{}, fmt.Errorf("decap: read counters: %w", err)
 		}
 		for _, n := range perCPU {
 			c[i] += n
 		}
 	}
-	return Counts{Decapsulated: c[countDecap], Passed: c[countPass], Errors: c[countError], Unsupported: c[countUnsupported]}, nil
+	return countsOf(c), nil
+}
+
+// isCounts tells the counters map of this program from any other map.
+func isCounts(info *ebpf.MapInfo) bool {
+	return info.Name == decapMapCounts && info.Type == ebpf.PerCPUArray &&
+		info.KeySize == 4 && info.ValueSize == 8 && info.MaxEntries == numCounts
+}
+
+// ReadPinnedCounts reads the counters of a program Pin(path) left behind.
+func ReadPinnedCounts(path string) (Counts, error) {
+	m, err := ebpf.LoadPinnedMap(path+CountsPin, &ebpf.LoadPinOptions{ReadOnly: true})
+	if err != nil {
+		return Counts{}, fmt.Errorf("decap: open pinned counters %s: %w (pinned by a raild without them?)", path+CountsPin, err)
+	}
+	defer m.Close()
+	if info, err := m.Info(); err != nil || !isCounts(info) {
+		return Counts{}, fmt.Errorf("decap: %s is not the decap program's counters map", path+CountsPin)
+	}
+	return readCounts(m)
+}
+
+// ReadAttachedCounts reads the counters of the decap program attached to
+// the ingress of ifindex, through tcx or as Rail's tc filter, whoever
+// attached it (a running `raild decap`, or a pinned one). Opening a
+// program by its id takes CAP_SYS_ADMIN (root).
+func ReadAttachedCounts(ifindex int) (Counts, error) {
+	var ids []ebpf.ProgramID
+	if res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress}); err == nil {
+		for _, p := range res.Programs {
+			ids = append(ids, p.ID)
+		}
+	}
+	if l, err := netlink.LinkByIndex(ifindex); err == nil {
+		if fs, err := netlink.FilterList(l, netlink.HANDLE_MIN_INGRESS); err == nil {
+			for _, f := range fs {
+				if bf, ok := f.(*netlink.BpfFilter); ok && bf.Name == FilterName {
+					ids = append(ids, ebpf.ProgramID(bf.Id))
+				}
+			}
+		}
+	}
+	var errs []error
+	for _, id := range ids {
+		c, err := attachedCounts(id)
+		if err == nil {
+			return c, nil
+		}
+		if err != errNotDecap {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return Counts{}, errors.Join(errs...)
+	}
+	return Counts{}, fmt.Errorf("decap: no decap program on the ingress of ifindex %d", ifindex)
+}
+
+var errNotDecap = errors.New("not the decap program")
+
+func attachedCounts(id ebpf.ProgramID) (Counts, error) {
+	prog, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return Counts{}, fmt.Errorf("decap: open program %d: %w (needs CAP_SYS_ADMIN: run as root)", id, err)
+	}
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		return Counts{}, fmt.Errorf("decap: program %d: %w", id, err)
+	}
+	if info.Name != decapProgDecap {
+		return Counts{}, errNotDecap
+	}
+	mapIDs, _ := info.MapIDs()
+	for _, mid := range mapIDs {
+		m, err := ebpf.NewMapFromID(mid)
+		if err != nil {
+			return Counts{}, fmt.Errorf("decap: open map %d of program %d: %w", mid, id, err)
+		}
+		mi, err := m.Info()
+		if err == nil && isCounts(mi) {
+			c, err := readCounts(m)
+			m.Close()
+			return c, err
+		}
+		m.Close()
+	}
+	return Counts{}, errNotDecap
 }
 
 // Close detaches the program (unless Pin kept it) and frees it and its
