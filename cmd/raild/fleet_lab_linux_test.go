@@ -61,7 +61,11 @@ func fleetUp(t *testing.T, n int, extra ...string) *fleetLab {
 	if err != nil {
 		t.Fatal(err)
 	}
+	built := time.Now()
 	l := &fleetLab{script: script, dir: t.TempDir(), raild: raildBinary(t), nodes: n}
+	if d := time.Since(built); d > time.Second {
+		t.Logf("raild built in %v", d.Round(time.Millisecond))
+	}
 	// A lab left by a test binary that died would stand in the way (its
 	// bird): down sweeps every ft- namespace whatever its directory.
 	down := func() { exec.Command(script, "down", "--prefix", fleetPrefix, "--dir", l.dir).Run() }
@@ -93,9 +97,7 @@ func (l *fleetLab) command(args ...string) *exec.Cmd {
 func (l *fleetLab) ns(name string) string { return fleetPrefix + name }
 
 func (l *fleetLab) node(i int) string { return l.ns("node" + strconv.Itoa(i)) }
-func (l *fleetLab) sock(i int) string {
-	return filepath.Join(l.dir, fmt.Sprintf("node%d", i), "raild.sock")
-}
+func (l *fleetLab) sock(i int) string { return l.nodeFile(i, "raild.sock") }
 func (l *fleetLab) nodeFile(i int, name string) string {
 	return filepath.Join(l.dir, fmt.Sprintf("node%d", i), name)
 }
