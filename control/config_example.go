@@ -61,6 +61,13 @@ memory:
   gc_percent: 100     # with policy gc
   limit: 512MiB       # soft limit (debug.SetMemoryLimit) with gc and limit: above the data path's size (§4)
 
+# Optional: announce the VIPs to the routers over BGP (docs/FLEET.md).
+# bgp:
+#   asn: 65010
+#   drain_time: 5s
+#   peers:
+#     - {address: 10.0.0.1, asn: 65000, hold_time: 9s}
+
 services:
   - name: web
     vip: 192.0.2.10
