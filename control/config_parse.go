@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -304,7 +305,7 @@ func (p *parser) mapping(n *yaml.Node, path string, allowed []string) (map[strin
 			p.errf(k, kp, "merge keys (<<) are not supported")
 			continue
 		}
-		if !contains(allowed, key) {
+		if !slices.Contains(allowed, key) {
 			if s := closest(key, allowed); s != "" {
 				p.errf(k, kp, "unknown key (did you mean %s?)", s)
 			} else {
@@ -320,15 +321,6 @@ func (p *parser) mapping(n *yaml.Node, path string, allowed []string) (map[strin
 		f[key] = deref(v)
 	}
 	return f, true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // closest returns the allowed key nearest to key, if it is near enough to

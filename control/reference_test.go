@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,7 +176,7 @@ func TestReferenceKeys(t *testing.T) {
 	doc := readReference(t)
 	paths := parserKeys(t)
 	for _, want := range []string{"interface", "conntrack.entries_per_core", "services[].when_down", "services[].forward_to", "bgp.peers[].hold_time"} {
-		if !contains(paths, want) {
+		if !slices.Contains(paths, want) {
 			t.Errorf("the parser's keys lack %s: the search for them is broken (%v)", want, paths)
 		}
 	}
@@ -215,7 +216,7 @@ func writtenMetrics(t *testing.T) map[string]string {
 		}
 	}
 	for _, want := range []string{"metrics.go", "bgp.go"} {
-		if !contains(sources, want) {
+		if !slices.Contains(sources, want) {
 			t.Errorf("%s writes no metrics any more? (files that do: %v)", want, sources)
 		}
 	}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/rail-lb/rail/pipeline/header"
 	"time"
 )
 
@@ -143,7 +144,7 @@ func secs(d time.Duration) uint32 {
 // timeout is how long an entry in state may stay idle, in seconds.
 func (c *Conntrack) timeout(state, proto uint8) uint32 {
 	switch {
-	case state == ctEstablished && proto == 6:
+	case state == ctEstablished && proto == header.ProtoTCP:
 		return c.tcpTimeout
 	case state == ctEstablished:
 		return c.udpTimeout
@@ -212,7 +213,7 @@ func (c *Conntrack) seen(e *ctMeta, proto, flags uint8, now uint32) {
 // ones is forwarded but not recorded.
 func (c *Conntrack) insert(at ctSlot, key *flowKey, flags uint8, backend uint16, tag, now uint32) {
 	state := ctNew
-	if key.proto() == 6 && flags&(tcpACK|tcpSYN) == tcpACK {
+	if key.proto() == header.ProtoTCP && flags&(tcpACK|tcpSYN) == tcpACK {
 		state = ctEstablished
 	}
 	var metas [ctWays]*ctMeta
