@@ -2,8 +2,9 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/rail-lb/rail/pipeline/header"
 	"time"
+
+	"github.com/rail-lb/rail/pipeline/header"
 )
 
 // flowKey is a 5-tuple of either family in five words: addresses as
