@@ -14,8 +14,9 @@ import (
 
 // TestLabDecapAttach runs `raild decap` as an operator would, in a
 // namespace of its own (rd-dc) with a veth: with --mode tc the filter is
-// there while it runs and gone after SIGTERM; with tcx and --pin the
-// program stays after the command exits until --detach --pin.
+// there while it runs and gone after SIGTERM; with --pin (tcx, then tc) the
+// program stays after the command exits, its counters readable with
+// --stats, until --detach --pin.
 func TestLabDecapAttach(t *testing.T) {
 	privtest.Require(t, "ip", "tc", "mount")
 	const ns = "rd-dc"
@@ -70,8 +71,36 @@ func TestLabDecapAttach(t *testing.T) {
 	if _, err := os.Stat(pin); err != nil {
 		t.Fatalf("no pin after --pin exited: %v", err)
 	}
+	// The counters are pinned next to it, for --stats --pin.
+	if out := sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats", "--pin", pin); !strings.Contains(out, "handed_on ") || !strings.Contains(out, "delivered ") {
+		t.Errorf("--stats --pin:\n%s", out)
+	}
 	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--detach", "--pin", pin)
-	if _, err := os.Stat(pin); !os.IsNotExist(err) {
-		t.Errorf("pin %s still there after --detach: %v", pin, err)
+	for _, p := range []string{pin, pin + "_counts"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("pin %s still there after --detach: %v", p, err)
+		}
+	}
+
+	// tc + --pin: the program and the counters are pinned, the filter
+	// stays; --detach --pin removes all three.
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--mode", "tc", "--pin", pin)
+	if out := sh(t, "ip", "netns", "exec", ns, "tc", "filter", "show", "dev", "dc0", "ingress"); !strings.Contains(out, "rail_decap") {
+		t.Errorf("no rail_decap filter after --mode tc --pin:\n%s", out)
+	}
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats")
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats", "--pin", pin)
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--detach", "--pin", pin)
+	if out := sh(t, "ip", "netns", "exec", ns, "tc", "filter", "show", "dev", "dc0", "ingress"); strings.Contains(out, "rail_decap") {
+		t.Errorf("rail_decap filter left after --detach --pin:\n%s", out)
+	}
+	for _, p := range []string{pin, pin + "_counts"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("pin %s still there after --detach: %v", p, err)
+		}
+	}
+	// Nothing attached: --stats says so.
+	if out, err := exec.Command("ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats").CombinedOutput(); err == nil || !strings.Contains(string(out), "no decap program") {
+		t.Errorf("--stats with nothing attached: %v\n%s", err, out)
 	}
 }
