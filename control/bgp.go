@@ -147,21 +147,93 @@ type Speaker struct {
 	have       map[netip.Prefix]Announcement // what GoBGP holds
 	lastErr    map[netip.Addr]string
 	up         map[netip.Addr]bool
+	// logged are the problems of each peer logged since its session was
+	// last up: each is logged once.
+	logged map[netip.Addr]map[string]bool
 }
 
-// minLevel drops records below min (GoBGP logs every FSM step at info).
-type minLevel struct {
+// maxPeerProblems bounds the distinct problems logged for a peer between two
+// sessions (a peer's garbage may make every error message different).
+const maxPeerProblems = 8
+
+// gobgpLog is GoBGP's logger: warnings and errors only (it logs every FSM
+// step at info), and of those about a peer (GoBGP's Key attribute) each
+// distinct one once until the peer's session comes up. GoBGP v4 makes its
+// outgoing connections and reads the peer's OPEN outside the FSM: a peer
+// that answers every connection with garbage changes no state and shows
+// only as this warning, once per attempt, so it is also the peer's last
+// error.
+type gobgpLog struct {
 	slog.Handler
-	min slog.Level
+	peer netip.Addr
+	s    *Speaker
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
+func (h gobgpLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
-func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(a), h.min}
+
+func (h gobgpLog) WithAttrs(as []slog.Attr) slog.Handler {
+	peer := h.peer
+	for _, a := range as {
+		if p, ok := gobgpPeer(a); ok {
+			peer = p
+		}
+	}
+	return gobgpLog{h.Handler.WithAttrs(as), peer, h.s}
 }
-func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.Handler.WithGroup(g), h.min} }
+
+func (h gobgpLog) WithGroup(g string) slog.Handler {
+	return gobgpLog{h.Handler.WithGroup(g), h.peer, h.s}
+}
+
+func (h gobgpLog) Handle(ctx context.Context, r slog.Record) error {
+	peer, why := h.peer, r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if p, ok := gobgpPeer(a); ok {
+			peer = p
+		}
+		if a.Key == "Error" {
+			why += ": " + a.Value.String()
+		}
+		return true
+	})
+	if peer.IsValid() && !h.s.problem(peer, why) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func gobgpPeer(a slog.Attr) (netip.Addr, bool) {
+	if a.Key != "Key" {
+		return netip.Addr{}, false
+	}
+	p, err := netip.ParseAddr(a.Value.String())
+	return p, err == nil
+}
+
+// problem notes why peer's session fails and says whether to log it.
+func (s *Speaker) problem(peer netip.Addr, why string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.problemLocked(peer, why)
+}
+
+func (s *Speaker) problemLocked(peer netip.Addr, why string) bool {
+	if !s.up[peer] {
+		s.lastErr[peer] = why
+	}
+	seen := s.logged[peer]
+	if seen == nil {
+		seen = map[string]bool{}
+		s.logged[peer] = seen
+	}
+	if seen[why] || len(seen) >= maxPeerProblems {
+		return false
+	}
+	seen[why] = true
+	return true
+}
 
 // NewSpeaker starts the BGP server and its sessions. Nothing is announced
 // until SetForwarding(true) and an Update that makes a service usable.
@@ -171,13 +243,14 @@ func NewSpeaker(cfg *BGP, log *slog.Logger) (*Speaker, error) {
 	}
 	lvl := &slog.LevelVar{}
 	lvl.Set(slog.LevelWarn) // GoBGP's own chatter: warnings and errors only
-	gobgpLog := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "gobgp")
 	s := &Speaker{
 		cfg: cfg, log: log,
-		srv:  server.NewBgpServer(server.LoggerOption(gobgpLog, lvl)),
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 		have: map[netip.Prefix]Announcement{}, lastErr: map[netip.Addr]string{}, up: map[netip.Addr]bool{},
+		logged: map[netip.Addr]map[string]bool{},
 	}
+	gobgp := slog.New(gobgpLog{Handler: log.Handler(), s: s}).With("component", "gobgp")
+	s.srv = server.NewBgpServer(server.LoggerOption(gobgp, lvl))
 	go s.srv.Serve()
 	ctx := context.Background()
 	port := int32(-1)
@@ -247,6 +320,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time
 		s.log.Info("bgp session up", "peer", addr, "asn", st.PeerASN)
 		s.up[addr] = true
 		delete(s.lastErr, addr)
+		delete(s.logged, addr)
 		s.Kick() // announce to the new session
 		return
 	}
@@ -257,11 +331,11 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time
 			why = strings.ToLower(strings.TrimPrefix(st.DisconnectReason.String(), "DISCONNECT_REASON_"))
 		}
 		s.lastErr[addr] = why
+		s.problemLocked(addr, why) // logged here; not again while it stays down for it
 		s.log.Warn("bgp session down", "peer", addr, "why", why)
 		return
 	}
-	if why != "" && !benignFSM[why] && s.lastErr[addr] != why {
-		s.lastErr[addr] = why
+	if why != "" && !benignFSM[why] && s.problemLocked(addr, why) {
 		s.log.Warn("bgp session cannot be established", "peer", addr, "state", fsmName(st.SessionState), "why", why)
 	}
 }
