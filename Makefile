@@ -66,7 +66,7 @@ bench: build
 # after the warm-up is within 10 % of the end, no UMEM frame is lost and
 # nothing is dropped but what the traffic asks for, and it logs the RSS
 # curve and what the data path felt (cmd/raild/soak_lab_linux_test.go;
-# `make test` runs the same test for 45 s). RAIL_SOAK=30m for longer,
+# `make test` runs the same test for 40 s). RAIL_SOAK=30m for longer,
 # RAIL_SOAK_POLICY=off|limit to try another memory policy.
 soak:
 	RAIL_SOAK=$${RAIL_SOAK:-10m} $(GO) test -run '^TestLabSoak$$' -count=1 -v -timeout 2h ./cmd/raild
