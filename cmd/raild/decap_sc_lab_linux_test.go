@@ -185,7 +185,7 @@ func synAck(t *testing.T, fd int, client netip.AddrPort) (seq, ack uint32) {
 // for half a second and returns the GRE frames from A to B.
 func handedOnFrames(fd int) [][]byte {
 	var got [][]byte
-	buf := make([]byte, 4096)
+	buf := make([]byte, 1<<16) // a GSO packet is passed on whole
 	for quiet := time.Now().Add(500 * time.Millisecond); time.Now().Before(quiet); {
 		n, err := unix.Read(fd, buf)
 		if err != nil {
@@ -209,7 +209,7 @@ func handedOnFrames(fd int) [][]byte {
 // --stats` and /metrics on A count it handed on; B, with SYN cookies, takes
 // a keyed cookie ACK itself.
 func TestLabDecapSecondChance(t *testing.T) {
-	privtest.Require(t, "ip", "mount", "curl", "sysctl")
+	privtest.Require(t, "ip", "mount", "curl", "sysctl", "ethtool")
 	sc2LabUp(t)
 
 	// B: pinned (tcx), counters read from the pins.
@@ -346,6 +346,93 @@ func TestLabDecapSecondChance(t *testing.T) {
 			if !strings.Contains(a.log.String(), "handed_on=1 ") {
 				t.Errorf("A's log:\n%s", a.log)
 			}
+		})
+	}
+
+	// GRO on A's interface: the keyed segments of a burst arrive as one
+	// GSO packet (gso_type GRE|TCPV4) and are handed on as one, without
+	// their keys; B must still read every byte, in order.
+	// With tx-gre-segmentation off on A's eth0 the kernel segments the
+	// handed-on GSO packet itself (gre_gso_segment), as for a NIC without
+	// GRE TSO: B gets one keyless GRE frame per segment.
+	for _, c := range []struct {
+		forward string
+		swGSO   bool
+	}{{"0", false}, {"1", false}, {"0", true}} {
+		name := "gro/ip_forward=" + c.forward
+		if c.swGSO {
+			name += "/software_gso"
+		}
+		t.Run(name, func(t *testing.T) {
+			sh(t, "ip", "netns", "exec", sc2A, "sysctl", "-qw", "net.ipv4.ip_forward="+c.forward)
+			if c.swGSO {
+				sh(t, "ip", "netns", "exec", sc2A, "ethtool", "-K", "eth0", "tx-gre-segmentation", "off", "tx-gre-csum-segmentation", "off")
+				defer exec.Command("ip", "netns", "exec", sc2A, "ethtool", "-K", "eth0", "tx-gre-segmentation", "on", "tx-gre-csum-segmentation", "on").Run()
+			}
+			sh(t, "ip", "netns", "exec", sc2A, "ethtool", "-K", "eth0", "gro", "on")
+			defer exec.Command("ip", "netns", "exec", sc2A, "ethtool", "-K", "eth0", "gro", "off").Run()
+			// A veth takes the NAPI (GRO) path only for frames from a peer
+			// without TSO; threaded NAPI lets the burst pile up in the ring
+			// while the NAPI thread wakes, so GRO gets several at once.
+			sh(t, "ip", "netns", "exec", sc2Gen, "ethtool", "-K", "rd2a0", "tso", "off")
+			sh(t, "ip", "netns", "exec", sc2A, "sh", "-c", "echo 1 >/sys/class/net/eth0/threaded")
+			a := sc2Start(t, sc2A, "--interface", "eth0", "--mode", "tcx")
+			var conn net.Conn
+			inNetns(t, sc2Gen, func() { conn, err = net.DialTimeout("tcp4", labVIP.String()+":80", 5*time.Second) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cli := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+			sseq, sack := synAck(t, genFd, cli)
+			<-accepted
+			const segs, size = 32, 1000
+			var want strings.Builder
+			for i := range segs {
+				chunk := strings.Repeat(string(rune('a'+i%26)), size)
+				want.WriteString(chunk)
+				flags := "A"
+				if i == segs-1 {
+					flags = "PA"
+				}
+				f := sc2Frame(t, sc2Segment{src: cli, seq: sack + uint32(i*size), ack: sseq + 1, flags: flags, payload: chunk}, sc2AMAC, sc2AIP, sc2BIP)
+				if _, err := unix.Write(genFd, f); err != nil { // a burst: no pause
+					t.Fatal(err)
+				}
+			}
+			var data strings.Builder
+			for deadline := time.After(5 * time.Second); data.Len() < segs*size; {
+				select {
+				case g := <-received:
+					if g.from == cli.String() {
+						data.WriteString(g.data)
+					}
+				case <-deadline:
+					t.Fatalf("B's socket read %d of %d bytes:\n%s", data.Len(), segs*size, a.log)
+				}
+			}
+			if data.String() != want.String() {
+				t.Errorf("B's socket read %d bytes, not those sent", data.Len())
+			}
+			st := sc2Stats(t, sc2A)
+			t.Logf("%d segments in a burst: A handed on %d packets (fewer: GRO merged them), %d failed", segs, st["handed_on"], st["hand_on_failed"])
+			if st["hand_on_failed"] != 0 || st["handed_on"] == 0 || st["handed_on"] > segs {
+				t.Errorf("A's --stats: %v", st)
+			}
+			frames := handedOnFrames(bFd)
+			t.Logf("B's wire: %d GRE frames from A", len(frames))
+			for _, f := range frames {
+				p := gopacket.NewPacket(f, layers.LayerTypeEthernet, gopacket.Default)
+				ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				gre, _ := p.Layer(layers.LayerTypeGRE).(*layers.GRE)
+				if ip == nil || gre == nil || gre.KeyPresent || int(ip.Length) != len(f)-14 {
+					t.Errorf("handed-on frame: %v", p)
+				}
+			}
+			if c.swGSO && len(frames) != segs {
+				t.Errorf("software GSO: %d frames on B's wire, want %d", len(frames), segs)
+			}
+			a.stop(t)
 		})
 	}
 
