@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/gopacket/pcapgo"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -589,4 +590,50 @@ func TestSecondChanceCost(t *testing.T) {
 		t.Logf("%-62s median %5d ns (%+5d)  mean %5.0f ns  p10 %5d  p90 %5d", cs.name, med, med-base,
 			float64(sum.Nanoseconds())/float64(len(ts)), ts[len(ts)/10].Nanoseconds(), ts[len(ts)*9/10].Nanoseconds())
 	}
+}
+
+// TestSecondChanceNodeFrames reads the keyed frame a Rail node sends
+// (pipeline's golden egress frame, pipeline/testdata/secondchance): the
+// program finds the second hop where the node put it. Its SYN is
+// delivered; the same frame as a mid-connection ACK without a socket is
+// handed on to the node's second hop.
+func TestSecondChanceNodeFrames(t *testing.T) {
+	f, err := os.Open("../pipeline/testdata/secondchance/second-chance-keyed.out.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, _, err := r.ReadPacketData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frame) < 42+40 || frame[34] != 0x20 || frame[23] != 47 {
+		t.Fatalf("not a keyed GRE frame: % x", frame)
+	}
+	to := netip.AddrFrom4([4]byte(frame[30:34]))
+	second := netip.AddrFrom4([4]byte(frame[38:42]))
+	t.Logf("the node's frame: to %v, second hop %v", to, second)
+
+	p := loadTest(t)
+	if err := p.SetAddrs([]netip.Addr{to}); err != nil {
+		t.Fatal(err)
+	}
+	n := newTestNetns(t)
+	n.sysctl(t, "net/ipv4/ip_forward", "1")
+	inner := frame[42:]
+	if inner[33]&flagSYN == 0 {
+		t.Fatalf("the golden frame is no longer a SYN: % x", inner[20:40])
+	}
+	delivers(t, n, p, frame, inner, countDelivered)
+
+	ack := append([]byte(nil), frame...)
+	ack[42+33] = flagACK
+	if !netip.MustParsePrefix("10.1.0.0/24").Contains(second) {
+		t.Fatalf("second hop %v is not on the test namespace's link", second)
+	}
+	wantHandedOn(t, ack, decided(t, n, p, ack, ActRedirect, countHandedOn), to, second, nil, nil)
 }
