@@ -23,11 +23,26 @@
 // nothing behind; Pin keeps it after the process exits), else as a
 // direct-action cls_bpf filter on a clsact qdisc, which Close deletes
 // again. Program.Run feeds one frame through the program with
-// BPF_PROG_TEST_RUN, which is how the tests check it without a network.
+// BPF_PROG_TEST_RUN, which is how the tests check it without a network
+// (the second-chance tests in a network namespace of their own, whose
+// sockets and routes the program then sees).
 //
-// Counters (per CPU, summed by Counts): decapsulated, passed (not ours),
-// unsupported (GRE to us with a version, routing bit or inner type the
-// program does not take apart: left to the kernel, which has no GRE
-// handler and drops it) and errors (the kernel refused to shrink the
-// packet: dropped).
+// Second chance: over an IPv4 outer header a GRE key alone (flags
+// 0x2000) is a second hop, the IPv4 address of another backend. A TCP
+// segment without SYN that has no socket here (bpf_skc_lookup_tcp; a
+// listener only for a valid SYN-cookie ACK) is handed on to it — outer
+// source our address, destination the second hop, GRE without key, the
+// inner packet unchanged — and redirected (bpf_fib_lookup, bpf_redirect or
+// bpf_redirect_neigh) instead of being reset here. The handed-on frame has
+// no key, so the second hop delivers it: one hand-on at most, no loops.
+// docs/DSR.md, "Second chance", has the format, the decisions, the attach
+// modes and the costs.
+//
+// Counters (per CPU, summed by Counts): one per decision, every frame
+// counted once — delivered, handed_on, no_socket_no_second_hop and
+// no_route (both delivered anyway), hand_on_failed and decap_failed
+// (dropped), unsupported (GRE to us the program does not take apart: left
+// to the kernel, which has no GRE handler and drops it) and passed (not
+// ours). Pin leaves them at path + CountsPin for ReadPinnedCounts;
+// ReadAttachedCounts finds the program on an interface.
 package decap
