@@ -293,6 +293,7 @@ func (c *Comparison) PNG(w io.Writer) error {
 		if top == 0 {
 			top = 1
 		}
+		top *= 1.1 // room for the value above the tallest bar
 		text(img, x0, pad/2, title, black)
 		labels(x0)
 		for i, r := range c.Rows {
@@ -332,11 +333,12 @@ func (c *Comparison) PNG(w io.Writer) error {
 			}
 			top = max(top, t)
 		}
+		top *= 1.1
 		text(img, x0, pad/2, "WHERE THE NS/PKT AT MAX GO", black)
 		for j, p := range parts {
-			lx := x0 + 60*j
-			fill(img, image.Rect(lx, pad/2+14, lx+10, pad/2+24), p.c)
-			text(img, lx+14, pad/2+14, p.name, black)
+			lx := x0 + 220 + 56*j // after the title
+			fill(img, image.Rect(lx, pad/2, lx+10, pad/2+10), p.c)
+			text(img, lx+14, pad/2, p.name, black)
 		}
 		labels(x0)
 		for i, r := range c.Rows {
