@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,11 +32,12 @@ import (
 // a bird2 router that merges the nodes' BGP routes for the VIP into one
 // multipath route (L4 hashing), Rail nodes on a bridge behind it and nginx
 // backends behind `raild decap`, replies straight to the client. Each test
-// builds its own lab with the prefix ft- in its own temporary directory,
-// so it never meets a lab someone runs by hand (prefix fl-, /tmp/fl-lab).
+// builds its own lab in its own temporary directory, with namespaces
+// ft<pid>- (fleetPrefix): it never meets a lab someone runs by hand
+// (fl-, /tmp/fl-lab), nor one of another test process running at the same
+// time (two people, or go test twice).
 const (
-	fleetPrefix = "ft-"
-	fleetVIP    = "192.0.2.10"
+	fleetVIP = "192.0.2.10"
 	// nginx's limit_rate of /slow/: the 4.7 MB file takes about 9 s, which
 	// spans a node's loss or drain. (A client-side limit would not do: the
 	// file fits in the socket buffers at once, and the flow goes quiet.)
@@ -44,6 +46,40 @@ const (
 	fleetConns = 60
 	fleetHold  = 3 * time.Second // the hold time the nodes propose (lab's --hold-time)
 )
+
+// fleetPrefix is this process's namespace prefix: ft, its pid in base 36
+// (five digits: fleet-lab.sh takes 8 characters) and a dash.
+var fleetPrefix = fmt.Sprintf("ft%05s-", strconv.FormatInt(int64(os.Getpid()), 36))
+
+var fleetStale = regexp.MustCompile(`^(ft([0-9a-z]{5})-)(client|router|node[1-9]|be[1-9])$`)
+
+// fleetSweep removes the labs of test processes that died before their
+// cleanup ran (their namespaces and what runs in them), found by the pid
+// in their prefix; once per process.
+var fleetSweep = sync.OnceFunc(func() {
+	script, err := filepath.Abs("../../tools/fleet-lab.sh")
+	if err != nil {
+		return
+	}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	dead := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		m := fleetStale.FindStringSubmatch(name)
+		if m == nil || m[1] == fleetPrefix {
+			continue
+		}
+		pid, err := strconv.ParseInt(m[2], 36, 32)
+		if err != nil || syscall.Kill(int(pid), 0) == nil {
+			continue // alive: another test's lab
+		}
+		dead[m[1]] = true
+	}
+	for p := range dead {
+		// No such directory: down sweeps the namespaces all the same.
+		exec.Command(script, "down", "--prefix", p, "--dir", filepath.Join(os.TempDir(), "fleet-lab-gone-"+strings.TrimSuffix(p, "-"))).Run()
+	}
+})
 
 func fleetNodeAddr(i int) string { return fmt.Sprintf("10.0.0.%d", i+1) }
 
@@ -66,8 +102,10 @@ func fleetUp(t *testing.T, n int, extra ...string) *fleetLab {
 	if d := time.Since(built); d > time.Second {
 		t.Logf("raild built in %v", d.Round(time.Millisecond))
 	}
-	// A lab left by a test binary that died would stand in the way (its
-	// bird): down sweeps every ft- namespace whatever its directory.
+	fleetSweep()
+	// A lab of an earlier test of this process that stopped half-way would
+	// stand in the way (its bird): down sweeps every namespace of the prefix
+	// whatever its directory.
 	down := func() { exec.Command(script, "down", "--prefix", fleetPrefix, "--dir", l.dir).Run() }
 	down()
 	t.Cleanup(down)
@@ -224,9 +262,11 @@ func (l *fleetLab) xdpOn(t *testing.T, i int) bool {
 
 // requests makes n requests through the VIP from the client, a new
 // connection each, and counts the answers per backend and the failures.
+// The timeouts leave room for a retransmitted SYN on a loaded machine
+// (refused connections fail at once).
 func (l *fleetLab) requests(t *testing.T, n int) (per map[string]int, failed int) {
 	t.Helper()
-	out, _ := exec.Command("ip", "netns", "exec", l.ns("client"), "curl", "-s", "--connect-timeout", "1", "-m", "2",
+	out, _ := exec.Command("ip", "netns", "exec", l.ns("client"), "curl", "-s", "--connect-timeout", "3", "-m", "5",
 		"-H", "Connection: close", "-w", `%{http_code}\n`, fmt.Sprintf("http://%s/?r=[1-%d]", fleetVIP, n)).Output()
 	per = map[string]int{}
 	got, name := 0, ""
@@ -265,25 +305,52 @@ func (l *fleetLab) startDownloads(t *testing.T, n, firstPort int) []*fleetDownlo
 	t.Helper()
 	d := t.TempDir()
 	var dls []*fleetDownload
-	for k := 0; k < n; k++ {
-		dl := &fleetDownload{port: firstPort + k, out: filepath.Join(d, strconv.Itoa(k)), errb: &syncBuffer{}, done: make(chan struct{})}
-		dl.cmd = exec.Command("ip", "netns", "exec", l.ns("client"), "curl", "-sS", "-m", "60", "--connect-timeout", "3",
-			"--local-port", strconv.Itoa(dl.port), "-o", dl.out, "http://"+fleetVIP+"/slow/big")
-		dl.cmd.Stderr = dl.errb
-		if err := dl.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { dl.err = dl.cmd.Wait(); close(dl.done) }()
-		dls = append(dls, dl)
-		time.Sleep(10 * time.Millisecond)
-	}
 	t.Cleanup(func() {
 		for _, dl := range dls {
 			dl.cmd.Process.Kill()
 			<-dl.done
 		}
 	})
+	// Started from a thread in the client's namespace (a child inherits
+	// it), not through `ip netns exec`: on a loaded machine 60 of those
+	// take seconds, and the first downloads would end before the last begin.
+	start := time.Now()
+	var err error
+	inNetns(t, l.ns("client"), func() {
+		for k := 0; k < n && err == nil; k++ {
+			dl := &fleetDownload{port: firstPort + k, out: filepath.Join(d, strconv.Itoa(k)), errb: &syncBuffer{}, done: make(chan struct{})}
+			dl.cmd = exec.Command("curl", "-sS", "-m", "60", "--connect-timeout", "3",
+				"--local-port", strconv.Itoa(dl.port), "-o", dl.out, "http://"+fleetVIP+"/slow/big")
+			dl.cmd.Stderr = dl.errb
+			if err = dl.cmd.Start(); err == nil {
+				go func() { dl.err = dl.cmd.Wait(); close(dl.done) }()
+				dls = append(dls, dl)
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dls) != n {
+		t.Fatalf("%d of %d downloads started", len(dls), n)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Logf("starting %d downloads took %v", n, d.Round(time.Millisecond))
+	}
 	return dls
+}
+
+// fleetActive are the client ports of the downloads still under way.
+func fleetActive(dls []*fleetDownload) map[int]bool {
+	active := map[int]bool{}
+	for _, dl := range dls {
+		select {
+		case <-dl.done:
+		default:
+			active[dl.port] = true
+		}
+	}
+	return active
 }
 
 func (dl *fleetDownload) received() int64 {
@@ -513,7 +580,7 @@ func fleetFlowSpans(pkts map[int][]fleetPacket, ports map[int]bool) map[int]map[
 type fleetMoves struct {
 	before     map[int]int // node → flows it carried first
 	fromGone   int         // flows on the node that left, and on another after
-	stayedGone int         // flows on it that never showed up anywhere else
+	stayedGone int         // flows on it, under way, that never showed up anywhere else
 	between    int         // flows that moved from one of the others to another
 	lastIn     time.Time   // the router's last packet to the node that left
 	lastOut    time.Time   // the last packet that node forwarded (its GRE)
@@ -522,7 +589,10 @@ type fleetMoves struct {
 	firstElse []time.Time
 }
 
-func fleetAnalyse(pkts map[int][]fleetPacket, dls []*fleetDownload, gone int) fleetMoves {
+// fleetAnalyse reads the captures around the moment node gone left the
+// route; active are the downloads still under way then (the others
+// cannot move).
+func fleetAnalyse(pkts map[int][]fleetPacket, dls []*fleetDownload, gone int, active map[int]bool) fleetMoves {
 	ports := map[int]bool{}
 	for _, dl := range dls {
 		ports[dl.port] = true
@@ -538,7 +608,7 @@ func fleetAnalyse(pkts map[int][]fleetPacket, dls []*fleetDownload, gone int) fl
 			m.bgpEnd = p.at
 		}
 	}
-	for _, nodes := range fleetFlowSpans(pkts, ports) {
+	for port, nodes := range fleetFlowSpans(pkts, ports) {
 		var order []int // the nodes of a flow, by their first packet
 		for n := range nodes {
 			order = append(order, n)
@@ -549,7 +619,7 @@ func fleetAnalyse(pkts map[int][]fleetPacket, dls []*fleetDownload, gone int) fl
 		case order[0] == gone && len(order) > 1:
 			m.fromGone++
 			m.firstElse = append(m.firstElse, nodes[order[1]].first)
-		case order[0] == gone:
+		case order[0] == gone && active[port]:
 			m.stayedGone++
 		case len(order) > 1 && !slices.Contains(order, gone):
 			m.between++
@@ -756,6 +826,7 @@ func TestFleetNodeLoss(t *testing.T) {
 	dls := l.startDownloads(t, fleetConns, 42000)
 	fleetUnderWay(t, dls, 512<<10)
 
+	active := fleetActive(dls)
 	killAt := time.Now()
 	l.run(t, "node-kill", strconv.Itoa(victim))
 	script := time.Since(killAt)
@@ -767,19 +838,12 @@ func TestFleetNodeLoss(t *testing.T) {
 	if l.xdpOn(t, victim) {
 		t.Errorf("node%d's lb0 still has an XDP program after the kill", victim)
 	}
-	mid := 0
-	for _, dl := range dls {
-		select {
-		case <-dl.done:
-		default:
-			mid++
-		}
-	}
+	mid := len(active)
 	kept, broken, _ := l.finish(t, dls)
 	ended := time.Since(killAt)
 	pkts, dropped := fleetStopCaptures(t, caps)
 	evs := routes()
-	m := fleetAnalyse(pkts, dls, victim)
+	m := fleetAnalyse(pkts, dls, victim, active)
 	left, ok := fleetWithout(evs, killAt, victim)
 	if !ok {
 		t.Fatalf("ip monitor saw no route without node%d: %v", victim, evs)
@@ -919,6 +983,7 @@ func TestFleetDrain(t *testing.T) {
 	var stopOut syncBuffer
 	stop := l.command("node-stop", strconv.Itoa(victim))
 	stop.Stdout, stop.Stderr = &stopOut, &stopOut
+	active := fleetActive(dls)
 	termAt := time.Now()
 	if err := stop.Start(); err != nil {
 		t.Fatal(err)
@@ -956,7 +1021,7 @@ func TestFleetDrain(t *testing.T) {
 	kept, broken, _ := l.finish(t, dls)
 	pkts, dropped := fleetStopCaptures(t, caps)
 	evs := routes()
-	m := fleetAnalyse(pkts, dls, victim)
+	m := fleetAnalyse(pkts, dls, victim, active)
 	logb, _ := os.ReadFile(own.log)
 	left, ok := fleetWithout(evs, termAt, victim)
 	d := func(x time.Time) string {
@@ -972,7 +1037,7 @@ func TestFleetDrain(t *testing.T) {
 		return fmt.Sprintf("+%v", x.Round(time.Millisecond))
 	}
 
-	t.Logf("SIGTERM to node%d (fleet-lab.sh node-stop, drain_time %v) with %d downloads under way; flows per node before: %v", victim, drainTime, len(dls), m.before)
+	t.Logf("SIGTERM to node%d (fleet-lab.sh node-stop, drain_time %v) with %d of %d downloads under way; flows per node before: %v", victim, drainTime, len(active), len(dls), m.before)
 	t.Logf("timeline from node-stop (+0): bird shows node%d's path with BGP.community %q at %s; the kernel route leaves it out at %s (%v); the router's last packet to it at %s; its last forwarded packet at %s; bird has no path from it at %s; raild exits %d at %s (the drain time)",
 		victim, gsLine, r(sawGS), d(left), fleetHopsAt(evs, left), d(m.lastIn), d(m.lastOut), r(withdrawn), code, r(exited))
 	t.Logf("connections: %d kept, %d broken, %d moved off node%d (%d between the others; %d on node%d seen nowhere else), reaching another node at %s; captures dropped %d",
@@ -1184,6 +1249,9 @@ func TestFleetTrombone(t *testing.T) {
 		}
 	}
 	back := time.Since(startAt)
+	// The last connections that went to B end (FIN, ACK) by way of B: their
+	// entries name it. Then nothing more is forwarded.
+	time.Sleep(300 * time.Millisecond)
 	fwd2 := fwd()
 	per, failed = l.requests(t, 200)
 	fwd3 := fwd()
