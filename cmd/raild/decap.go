@@ -58,13 +58,13 @@ func cmdDecap(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&pin, "pin", "", "pin the tcx link (with --mode tc: the program) at `PATH` on a bpffs, the counters at PATH_counts, and exit: decapsulation stays after raild exits (undo: --detach --pin PATH)")
 		fs.BoolVar(&detach, "detach", false, "remove what an earlier --pin left: the link or program pinned at --pin PATH (and its tc filter), or without --pin the tc filter on --interface")
 		fs.DurationVar(&every, "stats-interval", 0, "log the counters every `D` (0: only when stopping)")
-		fs.BoolVar(&stats, "stats", false, "print the counters of the decap program on --interface and exit: with --pin PATH those pinned there, else the attached program's (needs root)")
+		fs.BoolVar(&stats, "stats", false, "print the counters of the decap program on --interface and exit: with --pin PATH those pinned there (no --interface needed), else the attached program's (needs root)")
 		fs.StringVar(&metricsAddr, "metrics-address", "", "serve the counters as Prometheus text at http://`HOST:PORT`/metrics while running")
 		fs.BoolVar(&lookupUnkeyed, "lookup-unkeyed", false, "look up the socket of TCP segments without a second hop too, to count no_socket_no_second_hop for them (one socket lookup each)")
 	}) {
 		return 2
 	}
-	if ifname == "" {
+	if ifname == "" && !(stats && pin != "") { // pinned counters need no interface
 		fmt.Fprintln(stderr, "raild decap: --interface IF is required")
 		return 2
 	}
@@ -87,10 +87,12 @@ func cmdDecap(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		fmt.Fprintf(stderr, "raild decap: interface %s: %v\n", ifname, err)
-		return 1
+	var ifi *net.Interface
+	if ifname != "" {
+		if ifi, err = net.InterfaceByName(ifname); err != nil {
+			fmt.Fprintf(stderr, "raild decap: interface %s: %v\n", ifname, err)
+			return 1
+		}
 	}
 	if stats {
 		var c decap.Counts

@@ -89,7 +89,7 @@ func TestLabDecapAttach(t *testing.T) {
 		t.Errorf("no rail_decap filter after --mode tc --pin:\n%s", out)
 	}
 	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats")
-	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--stats", "--pin", pin)
+	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--stats", "--pin", pin) // pinned counters: no --interface needed
 	sh(t, "ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--detach", "--pin", pin)
 	if out := sh(t, "ip", "netns", "exec", ns, "tc", "filter", "show", "dev", "dc0", "ingress"); strings.Contains(out, "rail_decap") {
 		t.Errorf("rail_decap filter left after --detach --pin:\n%s", out)

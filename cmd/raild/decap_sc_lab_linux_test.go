@@ -473,3 +473,29 @@ func TestLabDecapSecondChance(t *testing.T) {
 		t.Logf("B: %v", after)
 	})
 }
+
+// TestPrivilegeDecapSecondChanceAsUnit: the program variant that looks up
+// unkeyed segments too (--lookup-unkeyed: the verifier sees more paths
+// into the socket lookup) loads with the unit's capabilities alone, as
+// user nobody, and serves its counters at --metrics-address (namespace
+// rd2-priv).
+func TestPrivilegeDecapSecondChanceAsUnit(t *testing.T) {
+	privtest.Require(t, "ip", "setpriv", "curl")
+	a := newAsUnit(t, false)
+	const ns, dev, peer = "rd2-priv", "rd2p0", "rd2p1"
+	netnsUp(t, ns)
+	sh(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer)
+	sh(t, "ip", "-n", ns, "link", "set", dev, "up")
+	sh(t, "ip", "-n", ns, "link", "set", peer, "up")
+	sh(t, "ip", "-n", ns, "addr", "add", sc2AIP.String()+"/24", "dev", dev)
+	d := a.start(t, ns, "decap", "--interface", dev, "--lookup-unkeyed", "--metrics-address", sc2Metrics)
+	d.waitLog(t, "msg=metrics", 10*time.Second)
+	if !strings.Contains(d.log.String(), "lookup_unkeyed=true") {
+		t.Errorf("not loaded with lookup_unkeyed:\n%s", d.log)
+	}
+	m := sh(t, "ip", "netns", "exec", ns, "curl", "-sf", "http://"+sc2Metrics+"/metrics")
+	if !strings.Contains(m, `rail_decap_packets_total{decision="handed_on"} 0`) {
+		t.Errorf("/metrics:\n%s", m)
+	}
+	d.stop(t)
+}

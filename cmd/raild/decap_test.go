@@ -42,6 +42,8 @@ func TestDecapFlags(t *testing.T) {
 		{[]string{"--interface", "lo", "--pin", "/sys/fs/bpf/x", "--metrics-address", "127.0.0.1:9"}, 2, "nothing would serve --metrics-address"},
 		{[]string{"--interface", "lo", "--metrics-address", "9790"}, 2, "--metrics-address"},
 		{[]string{"--interface", "rail-no-such-if0", "--stats"}, 1, "interface rail-no-such-if0"},
+		{[]string{"--stats"}, 2, "--interface IF is required"},
+		{[]string{"--stats", "--pin", "/nonexistent/rail-decap"}, 1, "open pinned counters /nonexistent/rail-decap_counts"},
 	} {
 		code, _, stderr := runRaild(append([]string{"decap"}, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.want) {
