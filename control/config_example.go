@@ -59,7 +59,7 @@ http:
 memory:
   policy: gc          # gc (the collector runs, GOGC below) | limit (collector off until the heap reaches limit) | off (never collect; for benchmarks)
   gc_percent: 100     # with policy gc
-  limit: 512MiB       # soft limit (debug.SetMemoryLimit) with gc and limit: above the data path's size (§4)
+  limit: 512MiB       # soft limit (debug.SetMemoryLimit) with gc and limit: above the data path's heap (DEPLOY.md §4)
 
 # Optional: announce the VIPs to the routers over BGP (docs/FLEET.md).
 # bgp:
