@@ -267,10 +267,10 @@ func delivers(t *testing.T, n *testNetns, p *Program, frame, inner []byte, count
 	wantDelivered(t, frame, decided(t, n, p, frame, ActOK, count), inner)
 }
 
-// TestSecondChance: every decision the program takes on a frame with a
+// TestDecapSecondChance: every decision the program takes on a frame with a
 // second hop (and without), in a namespace with the sockets and routes
 // that decide it.
-func TestSecondChance(t *testing.T) {
+func TestDecapSecondChance(t *testing.T) {
 	p := loadTest(t)
 	n := newTestNetns(t)
 	n.sysctl(t, "net/ipv4/ip_forward", "1")
@@ -393,10 +393,10 @@ func TestSecondChance(t *testing.T) {
 	})
 }
 
-// TestSecondChanceLookupUnkeyed: with Options.LookupUnkeyed an unkeyed
+// TestDecapSecondChanceLookupUnkeyed: with Options.LookupUnkeyed an unkeyed
 // segment without a socket counts as no_socket_no_second_hop; the output
 // is what it always was.
-func TestSecondChanceLookupUnkeyed(t *testing.T) {
+func TestDecapSecondChanceLookupUnkeyed(t *testing.T) {
 	privtest.Require(t)
 	p, err := LoadWith(Options{LookupUnkeyed: true})
 	if err != nil {
@@ -444,10 +444,10 @@ func tcpChecksum(src, dst netip.Addr, seg []byte) {
 	binary.BigEndian.PutUint16(seg[16:], csum(append(ph, seg...)))
 }
 
-// TestSecondChanceSynCookie: with tcp_syncookies=2 the listener keeps no
+// TestDecapSecondChanceSynCookie: with tcp_syncookies=2 the listener keeps no
 // request socket; the ACK that completes a cookie it sent is delivered
 // (bpf_tcp_check_syncookie), an ACK with a wrong cookie is handed on.
-func TestSecondChanceSynCookie(t *testing.T) {
+func TestDecapSecondChanceSynCookie(t *testing.T) {
 	p := loadTest(t)
 	n := newTestNetns(t)
 	n.sysctl(t, "net/ipv4/ip_forward", "1")
@@ -508,14 +508,14 @@ func TestSecondChanceSynCookie(t *testing.T) {
 	wantHandedOn(t, in, decided(t, n, p, in, ActRedirect, countHandedOn), backend, hop, hopMAC, n.sc0)
 }
 
-// TestSecondChanceCost measures what the socket lookup costs a packet:
+// TestDecapSecondChanceCost measures what the socket lookup costs a packet:
 // BPF_PROG_TEST_RUN with repeat 1 (the program changes the frame, so a
 // repeated run would see its own output), many times, the kernel's own
 // time per run. "keyed ACK, established" minus "keyed SYN" is the lookup
 // (both read the key and the inner headers; the SYN stops there); minus
 // "unkeyed ACK" it is all second chance costs a delivered packet. The
 // times include the test run's timer.
-func TestSecondChanceCost(t *testing.T) {
+func TestDecapSecondChanceCost(t *testing.T) {
 	p := loadTest(t)
 	n := newTestNetns(t)
 	n.sysctl(t, "net/ipv4/ip_forward", "1")
@@ -592,12 +592,12 @@ func TestSecondChanceCost(t *testing.T) {
 	}
 }
 
-// TestSecondChanceNodeFrames reads the keyed frame a Rail node sends
+// TestDecapSecondChanceNodeFrames reads the keyed frame a Rail node sends
 // (pipeline's golden egress frame, pipeline/testdata/secondchance): the
 // program finds the second hop where the node put it. Its SYN is
 // delivered; the same frame as a mid-connection ACK without a socket is
 // handed on to the node's second hop.
-func TestSecondChanceNodeFrames(t *testing.T) {
+func TestDecapSecondChanceNodeFrames(t *testing.T) {
 	f, err := os.Open("../pipeline/testdata/secondchance/second-chance-keyed.out.pcap")
 	if err != nil {
 		t.Fatal(err)
