@@ -18,7 +18,7 @@ build:
 # lint first (gofmt, go vet, shellcheck), then every test; privileged tests
 # run when root, and must run (not skip) when CI=true.
 test: lint
-	$(GO) test $(GOFLAGS_TEST) ./...
+	$(GO) test -timeout 30m $(GOFLAGS_TEST) ./...
 
 lint: shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
