@@ -126,6 +126,15 @@ func (a *APIServer) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/conntrack", func(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, http.StatusOK, a.State.Conntrack())
 	})
+	mux.HandleFunc("GET /v1/trace", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		src, dst, proto, err := ParseTrace(q.Get("src"), q.Get("dst"), q.Get("proto"))
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		a.reply(w, http.StatusOK, a.State.Trace(src, dst, proto))
+	})
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, http.StatusOK, a.State.Stats())
 	})
@@ -156,7 +165,7 @@ func allowed(path string) string {
 	}
 	switch {
 	case len(parts) == 2 && parts[1] == "services", len(parts) == 3 && parts[1] == "services",
-		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats" || parts[1] == "bgp"):
+		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats" || parts[1] == "bgp" || parts[1] == "trace"):
 		return "GET"
 	case len(parts) == 2 && parts[1] == "drain":
 		return "POST, DELETE"

@@ -25,6 +25,9 @@ type QueueStats struct {
 	Queue, CPU int
 	Pipeline   *pipeline.Stats
 	Sock       *rings.Socket // nil when there is no socket (replay)
+	// Worker, when set, is the worker itself: GET /v1/trace peeks at its
+	// connection table (read-only, without stopping it).
+	Worker *pipeline.Worker
 }
 
 // Metrics renders the metrics of docs/reference.md. Counters are per core in the data path

@@ -192,7 +192,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	api := &control.APIServer{State: state, Log: log, BGP: speaker}
 	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker}
 	for _, q := range n.queues {
-		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock})
+		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock, Worker: q.loop.W})
 	}
 	state.SetQueues(m.Queues)
 	lis, err := api.Serve(cfg.API, cfg.HTTP)
