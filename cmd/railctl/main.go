@@ -158,6 +158,22 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 
 	root.AddCommand(&cobra.Command{
+		Use:   "trace SRC:PORT DST:PORT PROTO",
+		Short: "Show what this node does with a flow now: service, Maglev pick, connection entries, verdicts",
+		Example: "  railctl trace 198.51.100.7:40000 192.0.2.10:80 tcp\n" +
+			"  railctl trace [2001:db8:c::7]:40000 [2001:db8:100::10]:443 tcp -o json",
+		Args: cobra.ExactArgs(3),
+		RunE: func(_ *cobra.Command, a []string) error {
+			q := url.Values{"src": {a[0]}, "dst": {a[1]}, "proto": {strings.ToLower(a[2])}}
+			var v control.TraceView
+			if err := c.call("GET", "/v1/trace?"+q.Encode(), nil, &v); err != nil {
+				return err
+			}
+			return c.print(v, func(w io.Writer) { printTrace(w, v) })
+		},
+	})
+
+	root.AddCommand(&cobra.Command{
 		Use:   "bgp",
 		Short: "Show the BGP sessions and what is announced, with which communities and why",
 		Args:  cobra.NoArgs,
@@ -543,4 +559,80 @@ func printBGP(w io.Writer, v control.BGPView) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Prefix, yes, a.NextHop, comms, strings.Join(a.Services, ","), a.Why)
 	}
 	tw.Flush()
+}
+
+// printTrace prints a trace as a summary.
+func printTrace(w io.Writer, v control.TraceView) {
+	fmt.Fprintf(w, "flow     %s -> %s %s (snapshot generation %d)\n", v.Src, v.Dst, v.Protocol, v.Generation)
+	if v.Service == nil {
+		fmt.Fprintf(w, "service  none: %s\n", v.Verdict)
+		return
+	}
+	sv := v.Service
+	tr := ""
+	if sv.Transition {
+		tr = ", second chance: backends in transition"
+	}
+	fmt.Fprintf(w, "service  %s (%s port %d %s)%s\n", sv.Name, sv.VIP, sv.Port, sv.Protocol, tr)
+	fmt.Fprintf(w, "hash     %s\n", v.Hash)
+	fmt.Fprintf(w, "maglev   %s\n", traceBackend(v.Maglev))
+	if v.Previous != nil {
+		fmt.Fprintf(w, "before   %s (the table before the transition)\n", traceBackend(v.Previous))
+	}
+	if len(v.Connections) == 0 {
+		fmt.Fprintln(w, "entries  none on any worker")
+	}
+	for i, c := range v.Connections {
+		label := "entries "
+		if i > 0 {
+			label = "        "
+		}
+		to := "(backend gone)"
+		if c.Backend != nil {
+			to = c.Backend.Address
+		}
+		when := fmt.Sprintf("expires in %ds", c.DeadlineSeconds)
+		if c.Expired {
+			when = "expired (ignored)"
+		}
+		fmt.Fprintf(w, "%s queue %d (cpu %d): %s, %s, idle %ds, %s\n", label, c.Queue, c.CPU, to, c.State, c.IdleSeconds, when)
+	}
+	fmt.Fprintf(w, "SYN      %s\n", traceVerdict(v.SYN))
+	fmt.Fprintf(w, "mid-flow %s\n", traceVerdict(v.Mid))
+}
+
+func traceBackend(b *control.TraceBackend) string {
+	if b == nil {
+		return "no backend (the table is empty: new flows are dropped)"
+	}
+	s := b.Address
+	if b.Name != "" {
+		s += " (" + b.Name + ")"
+	}
+	health := "healthy"
+	if !b.Healthy {
+		health = "DOWN"
+	}
+	s += fmt.Sprintf(": %s, weight %d, %s", health, b.Weight, b.State)
+	if b.Remote {
+		s += ", another Rail node"
+	}
+	if b.NextHop != "" {
+		s += ", next hop " + b.NextHop
+	}
+	return s
+}
+
+func traceVerdict(t control.TraceVerdict) string {
+	s := t.Verdict
+	if t.Reason != "" {
+		s += " (" + t.Reason + ")"
+	}
+	if t.Backend != nil {
+		s += " to " + t.Backend.Address + ", by " + t.By
+	}
+	if t.SecondHop != nil {
+		s += ", second hop " + t.SecondHop.Address
+	}
+	return s
 }

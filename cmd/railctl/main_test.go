@@ -97,3 +97,31 @@ func TestCommands(t *testing.T) {
 		t.Errorf("no daemon: %d %s", code, errText)
 	}
 }
+
+func TestTrace(t *testing.T) {
+	sock, _ := daemon(t)
+	for _, tc := range []struct {
+		args    []string
+		code    int
+		out     string
+		errText string
+	}{
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "tcp"}, 0, "service  web (192.0.2.10 port 80 tcp)", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "TCP"}, 0, "SYN      tx to 10.1.0.1", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "tcp"}, 0, "entries  none on any worker", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "tcp"}, 0, "no service: the packet is passed to the kernel", ""},
+		{[]string{"trace", "x", "192.0.2.10:80", "tcp"}, 1, "", `railctl: src: "x" is not IP:PORT`},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "icmp"}, 1, "", `proto: "icmp" is not tcp or udp`},
+		{[]string{"trace", "198.51.100.7:40000"}, 1, "", "accepts 3 arg(s)"},
+	} {
+		code, out, errText := railctl(t, sock, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errText, tc.errText) {
+			t.Errorf("railctl %v: %d\nstdout %s\nstderr %s\nwant %d, %q, %q", tc.args, code, out, errText, tc.code, tc.out, tc.errText)
+		}
+	}
+	code, out, _ := railctl(t, sock, "trace", "198.51.100.7:40000", "192.0.2.10:80", "tcp", "-o", "json")
+	var v control.TraceView
+	if code != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Service == nil || v.Service.Name != "web" || v.SYN.Backend == nil {
+		t.Errorf("trace -o json: %d %s", code, out)
+	}
+}
