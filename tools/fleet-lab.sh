@@ -105,7 +105,7 @@ usage: tools/fleet-lab.sh up [--nodes N] [--start-raild] [--raild BIN] [--backen
 
   --nodes N       Rail nodes (default: $nodes; node I at 10.0.0.(I+1), N ≤ 9)
   --start-raild   up also starts raild on every node (node-start 1..N)
-  --raild BIN     the raild binary (default: bin/raild)
+  --raild BIN     the raild binary (default: the one up was given, else bin/raild)
   --backends N    backends (default: $backends; 10.1.0.11 … 10.1.0.1N, N ≤ 9)
   --hold-time D   BGP hold time each node proposes (default: $hold_time)
   --drain-time D  bgp.drain_time of every node (default: $drain_time)
@@ -486,6 +486,8 @@ cmd_up() {
 		trap 'exit 130' INT TERM
 		mkdir -p "$dir"
 		echo "tools/fleet-lab.sh work directory, prefix $prefix" >"$dir/$MARKER"
+		# node-start without --raild uses the binary up was given.
+		echo "$raild" >"$dir/raild.path"
 	fi
 	local ns i
 	# Fewer nodes than last time: the others go.
@@ -673,6 +675,7 @@ main() {
 	case $when_down in withdraw | keep | forward) ;; *) die "--when-down: '$when_down' is not withdraw, keep or forward" ;; esac
 	dir=${dir:-/tmp/${prefix%-}-lab}
 	[[ $dir == /* ]] || dir=$PWD/$dir
+	if [[ -z $raild && -s $dir/raild.path ]]; then raild=$(<"$dir/raild.path"); fi
 	[[ -n $raild ]] || raild=$root/bin/raild
 	[[ $raild == */* ]] || raild=$(command -v "$raild" || echo "$raild")
 	[[ $raild == /* ]] || raild=$PWD/$raild
