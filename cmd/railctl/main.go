@@ -565,7 +565,7 @@ func printBGP(w io.Writer, v control.BGPView) {
 func printTrace(w io.Writer, v control.TraceView) {
 	fmt.Fprintf(w, "flow     %s -> %s %s (snapshot generation %d)\n", v.Src, v.Dst, v.Protocol, v.Generation)
 	if v.Service == nil {
-		fmt.Fprintf(w, "service  none: %s\n", v.Verdict)
+		fmt.Fprintf(w, "service  none\nverdict  %s\n", v.Verdict)
 		return
 	}
 	sv := v.Service
