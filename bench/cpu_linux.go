@@ -100,6 +100,30 @@ func ProcessTimes(pid int) (CPUTimes, error) {
 	return t, nil
 }
 
+// CPUBusy is how long CPU cpu has not been idle so far (user, nice,
+// system, irq, softirq and steal of /proc/stat, in ns at USER_HZ 100):
+// with the forwarder's and its NAPI threads' time, what else ran there.
+func CPUBusy(cpu int) (uint64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	name := "cpu" + strconv.Itoa(cpu)
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 9 || f[0] != name {
+			continue
+		}
+		var busy uint64
+		for _, i := range []int{1, 2, 3, 6, 7, 8} {
+			v, _ := strconv.ParseUint(f[i], 10, 64)
+			busy += v
+		}
+		return busy * 1e7, nil
+	}
+	return 0, fmt.Errorf("bench: no %s in /proc/stat", name)
+}
+
 // napiThreads lists the pids of the kernel's threaded-NAPI threads of
 // interface ifname ("napi/IFNAME-ID"), in any namespace.
 func napiThreads(ifname string) map[int]bool {
