@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/rail-lb/rail/internal/netnstest"
 	"github.com/rail-lb/rail/internal/privtest"
 )
 
@@ -100,17 +101,9 @@ func newTestNetns(t *testing.T) *testNetns {
 // t.Error and return).
 func (n *testNetns) in(t *testing.T, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := netns.Set(n.h); err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	if err := netnstest.DoHandle(n.h, fn); err != nil {
+		t.Error(err)
+	}
 }
 
 // sysctl writes a sysctl of the namespace.

@@ -5,14 +5,12 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/rail-lb/rail/decap"
+	"github.com/rail-lb/rail/internal/netnstest"
 	"github.com/rail-lb/rail/internal/privtest"
 )
 
@@ -37,23 +35,9 @@ func sh(t *testing.T, args ...string) {
 // in runs fn on a thread inside namespace name.
 func in(t *testing.T, name string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	if err := netnstest.Do(name, fn); err != nil {
+		t.Error(err)
+	}
 }
 
 // TestTunnel: a probe to the VIP, marked, reaches a backend that

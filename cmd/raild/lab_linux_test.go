@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,9 +22,9 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
-	"github.com/vishvananda/netns"
 
 	"github.com/rail-lb/rail/bench"
+	"github.com/rail-lb/rail/internal/netnstest"
 	"github.com/rail-lb/rail/internal/privtest"
 )
 
@@ -211,23 +210,9 @@ func xdpAttached(t *testing.T) bool {
 // inNetns runs fn on an OS thread switched into the named namespace.
 func inNetns(t *testing.T, name string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	if err := netnstest.Do(name, fn); err != nil {
+		t.Error(err)
+	}
 }
 
 // scrape fetches the metrics from inside the lb namespace.

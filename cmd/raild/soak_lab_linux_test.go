@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,10 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/rail-lb/rail/bench"
 	"github.com/rail-lb/rail/control"
+	"github.com/rail-lb/rail/internal/netnstest"
 	"github.com/rail-lb/rail/internal/privtest"
 )
 
@@ -543,23 +541,11 @@ func (o soakOpts) memoryBlockSummary() string {
 // (for the load goroutines).
 func scrapeErr() (map[string]float64, error) {
 	var conn net.Conn
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, e := netns.GetFromName(lbNS)
-		if e != nil {
-			err = e
-			return
-		}
-		defer h.Close()
-		if err = netns.Set(h); err != nil {
-			return
-		}
-		conn, err = net.DialTimeout("tcp", labMetrics, 5*time.Second)
-	}()
-	<-done
+	var derr error
+	err := netnstest.Do(lbNS, func() { conn, derr = net.DialTimeout("tcp", labMetrics, 5*time.Second) })
+	if err == nil {
+		err = derr
+	}
 	if err != nil {
 		return nil, err
 	}
