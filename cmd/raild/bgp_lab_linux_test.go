@@ -42,21 +42,8 @@ const (
 // bgpLabUp builds the lab with names of its own (rb-…), torn down at the
 // end of the test whatever happens.
 func bgpLabUp(t *testing.T) {
-	old := [4]string{genNS, lbNS, genIf, lbIf}
-	genNS, lbNS, genIf, lbIf = "rb-router", "rb-node", "rb-rt0", "rb-nd0"
-	t.Cleanup(func() { genNS, lbNS, genIf, lbIf = old[0], old[1], old[2], old[3] })
-	labUp(t)
-	exec.Command("ip", "netns", "del", bgpBeNS).Run()
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", bgpBeNS).Run() })
-	sh(t, "ip", "netns", "add", bgpBeNS)
-	sh(t, "ip", "link", "add", bgpNodeBe, "netns", lbNS, "type", "veth", "peer", "name", bgpBeIf, "netns", bgpBeNS)
-	sh(t, "ip", "-n", bgpBeNS, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", bgpBeNS, "link", "set", bgpBeIf, "up")
-	sh(t, "ip", "-n", lbNS, "link", "set", bgpNodeBe, "up")
-	sh(t, "ip", "-n", lbNS, "addr", "add", "10.1.1.1/24", "dev", bgpNodeBe)
-	sh(t, "ip", "-n", bgpBeNS, "addr", "add", "10.1.1.2/24", "dev", bgpBeIf)
-	sh(t, "ip", "-n", bgpBeNS, "addr", "add", bgpBackend+"/32", "dev", bgpBeIf)
-	sh(t, "ip", "-n", lbNS, "route", "add", "10.1.0.0/24", "via", "10.1.1.2", "dev", bgpNodeBe)
+	useNames(t, "rb-router", "rb-node", "rb-rt0", "rb-nd0")
+	backendLabUp(t, bgpBeNS, bgpNodeBe, bgpBeIf, []string{bgpBackend})
 }
 
 // healthPort is the backend's health port: a TCP listener of the test in

@@ -34,28 +34,42 @@ const (
 // useLab gives the lab of this test names with the prefix rc-, so that it
 // never meets the lab of lab_linux_test.go run by someone else at the same
 // time.
-func useLab(t *testing.T) {
+func useLab(t *testing.T) { useNames(t, "rc-gen", "rc-lb", "rcgen0", "rclb0") }
+
+// useNames gives the lab of lab_linux_test.go other names until the test
+// ends, so that tests with labs of their own never meet.
+func useNames(t *testing.T, gen, lb, genLink, lbLink string) {
 	old := [4]string{genNS, lbNS, genIf, lbIf}
-	genNS, lbNS, genIf, lbIf = "rc-gen", "rc-lb", "rcgen0", "rclb0"
+	genNS, lbNS, genIf, lbIf = gen, lb, genLink, lbLink
 	t.Cleanup(func() { genNS, lbNS, genIf, lbIf = old[0], old[1], old[2], old[3] })
 }
 
 func controlLabUp(t *testing.T) {
 	useLab(t)
+	backendLabUp(t, beNS, lbBe, beIf, labBackends)
+}
+
+// backendLabUp adds to the lab (labUp, under the names in use) a backend
+// namespace be joined to the node by a veth (lbEnd in the node, beEnd in
+// be): the node at 10.1.1.1, be at 10.1.1.2 with the backend addresses
+// addrs on it, routed from the node. Health checks from the node reach
+// listeners on those addresses.
+func backendLabUp(t *testing.T, be, lbEnd, beEnd string, addrs []string) {
+	t.Helper()
 	labUp(t)
-	exec.Command("ip", "netns", "del", beNS).Run()
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", beNS).Run() })
-	sh(t, "ip", "netns", "add", beNS)
-	sh(t, "ip", "link", "add", lbBe, "netns", lbNS, "type", "veth", "peer", "name", beIf, "netns", beNS)
-	sh(t, "ip", "-n", beNS, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", beNS, "link", "set", beIf, "up")
-	sh(t, "ip", "-n", lbNS, "link", "set", lbBe, "up")
-	sh(t, "ip", "-n", lbNS, "addr", "add", "10.1.1.1/24", "dev", lbBe)
-	sh(t, "ip", "-n", beNS, "addr", "add", "10.1.1.2/24", "dev", beIf)
-	for _, a := range labBackends {
-		sh(t, "ip", "-n", beNS, "addr", "add", a+"/32", "dev", beIf)
+	exec.Command("ip", "netns", "del", be).Run()
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", be).Run() })
+	sh(t, "ip", "netns", "add", be)
+	sh(t, "ip", "link", "add", lbEnd, "netns", lbNS, "type", "veth", "peer", "name", beEnd, "netns", be)
+	sh(t, "ip", "-n", be, "link", "set", "lo", "up")
+	sh(t, "ip", "-n", be, "link", "set", beEnd, "up")
+	sh(t, "ip", "-n", lbNS, "link", "set", lbEnd, "up")
+	sh(t, "ip", "-n", lbNS, "addr", "add", "10.1.1.1/24", "dev", lbEnd)
+	sh(t, "ip", "-n", be, "addr", "add", "10.1.1.2/24", "dev", beEnd)
+	for _, a := range addrs {
+		sh(t, "ip", "-n", be, "addr", "add", a+"/32", "dev", beEnd)
 	}
-	sh(t, "ip", "-n", lbNS, "route", "add", "10.1.0.0/24", "via", "10.1.1.2", "dev", lbBe)
+	sh(t, "ip", "-n", lbNS, "route", "add", "10.1.0.0/24", "via", "10.1.1.2", "dev", lbEnd)
 }
 
 // listener is a python3 HTTP server on one backend address.

@@ -102,23 +102,8 @@ func (o soakOpts) memoryBlock() string {
 }
 
 func soakLabUp(t *testing.T) {
-	old := [4]string{genNS, lbNS, genIf, lbIf}
-	genNS, lbNS, genIf, lbIf = "rs-gen", "rs-lb", "rsgen0", "rslb0"
-	t.Cleanup(func() { genNS, lbNS, genIf, lbIf = old[0], old[1], old[2], old[3] })
-	labUp(t)
-	exec.Command("ip", "netns", "del", soakBeNS).Run()
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", soakBeNS).Run() })
-	sh(t, "ip", "netns", "add", soakBeNS)
-	sh(t, "ip", "link", "add", soakLbBe, "netns", lbNS, "type", "veth", "peer", "name", soakBeIf, "netns", soakBeNS)
-	sh(t, "ip", "-n", soakBeNS, "link", "set", "lo", "up")
-	sh(t, "ip", "-n", soakBeNS, "link", "set", soakBeIf, "up")
-	sh(t, "ip", "-n", lbNS, "link", "set", soakLbBe, "up")
-	sh(t, "ip", "-n", lbNS, "addr", "add", "10.1.1.1/24", "dev", soakLbBe)
-	sh(t, "ip", "-n", soakBeNS, "addr", "add", "10.1.1.2/24", "dev", soakBeIf)
-	for _, a := range labBackends {
-		sh(t, "ip", "-n", soakBeNS, "addr", "add", a+"/32", "dev", soakBeIf)
-	}
-	sh(t, "ip", "-n", lbNS, "route", "add", "10.1.0.0/24", "via", "10.1.1.2", "dev", soakLbBe)
+	useNames(t, "rs-gen", "rs-lb", "rsgen0", "rslb0")
+	backendLabUp(t, soakBeNS, soakLbBe, soakBeIf, labBackends)
 }
 
 // serveHealth answers GET / with 200 on addr:port inside namespace ns until
