@@ -300,21 +300,6 @@ func (p *parser) peers(n *yaml.Node, c *Config) []Peer {
 	return out
 }
 
-func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
-	s, ok := p.str(n, path)
-	if !ok {
-		return false, false
-	}
-	switch s {
-	case "true", "yes", "on":
-		return true, true
-	case "false", "no", "off":
-		return false, true
-	}
-	p.errf(n, path, "expected true or false, got %q", s)
-	return false, false
-}
-
 // whenDown parses a service's when_down and forward_to.
 func (p *parser) whenDown(f map[string]*yaml.Node, n *yaml.Node, path string, s *Service, local locals) {
 	s.WhenDown = DownWithdraw

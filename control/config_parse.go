@@ -374,6 +374,22 @@ func (p *parser) str(n *yaml.Node, path string) (string, bool) {
 	return n.Value, true
 }
 
+// boolean accepts true/false, yes/no, on/off.
+func (p *parser) boolean(n *yaml.Node, path string) (bool, bool) {
+	s, ok := p.str(n, path)
+	if !ok {
+		return false, false
+	}
+	switch s {
+	case "true", "yes", "on":
+		return true, true
+	case "false", "no", "off":
+		return false, true
+	}
+	p.errf(n, path, "expected true or false, got %q", s)
+	return false, false
+}
+
 func (p *parser) enum(n *yaml.Node, path string, values ...string) (string, bool) {
 	s, ok := p.str(n, path)
 	if !ok {
