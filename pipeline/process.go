@@ -301,7 +301,7 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 		key = header.GREKeyLen
 	}
 	if s.mtu != 0 && bk.hdrLen+key+innerLen > s.mtu {
-		return w.tooBig(p, s, sl, bk, fl)
+		return w.tooBig(p, s, sl, bk.hdrLen+key, fl)
 	}
 	start := fl.inner - header.EthernetLen - bk.hdrLen - key
 	if start < 0 {
@@ -441,10 +441,10 @@ func (w *Worker) laterFragment(s *Snapshot, fl *flow) (*svcSlot, uint16) {
 // IPv4 packet with DF set or an IPv6 packet is answered with ICMP
 // fragmentation-needed / ICMPv6 packet-too-big, built in place in front of
 // the start of the packet it quotes; anything else is dropped.
-func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, bk *backend, fl *flow) Result {
+func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, hdrLen int, fl *flow) Result {
 	buf, off := p.Buf, p.Off
 	innerLen := fl.end - fl.inner
-	mtu := s.mtu - bk.hdrLen // what the client may send
+	mtu := s.mtu - hdrLen // what the client may send: the MTU less the egress headers (GRE key included)
 	if fl.kind == kindICMPError || fl.kind == kindLaterFrag {
 		// No ICMP error about an ICMP error, nor about a fragment other
 		// than the first (RFC 1122 3.2.2, RFC 4443 2.4).

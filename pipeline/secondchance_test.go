@@ -224,3 +224,30 @@ func TestSecondChanceFreshNodeAgrees(t *testing.T) {
 		t.Error("no flow carried a second hop: the transition changed nothing")
 	}
 }
+
+// TestSecondChanceTooBig: a flow that carries a second hop has 4 more
+// bytes of GRE; the ICMP fragmentation-needed it may get names the MTU
+// that fits with them (else the client would send 4 bytes too many again).
+func TestSecondChanceTooBig(t *testing.T) {
+	c := secondChanceConfig()
+	c.MTU = 1500
+	keyed, _ := secondChanceFrames(t) // a flow whose egress is keyed
+	in := gopacket.NewPacket(keyed, layers.LayerTypeEthernet, gopacket.Default)
+	tcp := in.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	spec := defaultInner()
+	spec.sport, spec.df = uint16(tcp.SrcPort), true
+	spec.payload = make([]byte, 1474-20-20) // fits in 1500 with 24 bytes of GRE, not with 28
+	w := newTestWorker(t, c)
+	p := packetFor(greFrame(t, spec, nil))
+	if r := w.Process(p); r.Verdict != Tx || r.Reason != ICMPTooBig {
+		t.Fatalf("%v %v, want tx icmp_too_big", r.Verdict, r.Reason)
+	}
+	reply := gopacket.NewPacket(p.Buf[p.Off:p.Off+p.Len], layers.LayerTypeEthernet, gopacket.Default)
+	icmp, ok := reply.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+	if !ok {
+		t.Fatalf("no ICMP in the reply: %v", reply)
+	}
+	if mtu := be.Uint16(icmp.Contents[6:8]); mtu != 1500-28 {
+		t.Errorf("next-hop MTU %d, want %d (1500 - 20 - 4 - 4)", mtu, 1500-28)
+	}
+}
