@@ -42,17 +42,6 @@ func (t *tunnel) Mark(backend netip.Addr) (uint32, error) {
 	return tt.Mark(backend)
 }
 
-// Counts reports the tunnel's counters (zero when it was never opened).
-func (t *tunnel) Counts() probe.Counts {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.t == nil {
-		return probe.Counts{}
-	}
-	c, _ := t.t.Counts()
-	return c
-}
-
 func (t *tunnel) Close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
