@@ -3,14 +3,14 @@ package pipeline
 // A worker sees a batch of frames at once, and that is where a poll-mode
 // forwarder can beat one that sees one packet at a time: the connection
 // table lookups of a batch can miss the caches together instead of one
-// after another. ProcessBatch (and the live loop, Loop.Poll) go over a
-// batch twice: first they touch the connection-table bucket of every
-// frame that has the fast path's shape — an early, independent load, Go's
-// stand-in for a prefetch — then they process each frame with Process,
-// whose own loads of those buckets now hit the cache. Verdicts and bytes
-// are Process's (TestBatchMatchesProcess). The live loop (Loop.Poll) does
-// not stage yet: the gain has still to be measured on a quiet machine
-// (railbench pipeline --flows-sweep … --staged=true|false).
+// after another. ProcessBatch goes over a batch twice: first it touches
+// the connection-table bucket of every frame that has the fast path's
+// shape — an early, independent load, Go's stand-in for a prefetch — then
+// it processes each frame with Process, whose own loads of those buckets
+// now hit the cache. Verdicts and bytes are Process's
+// (TestBatchMatchesProcess). The live loop (Loop.Poll) does not stage yet:
+// the gain has still to be measured on a quiet machine (railbench pipeline
+// --flows-sweep … --staged=true|false).
 
 // ProcessBatch processes ps[i] into rs[i] for every i (rs must be at least
 // as long as ps), exactly as calling Process on each in order would.
