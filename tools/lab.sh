@@ -58,42 +58,10 @@ Run as root. Example:
 EOF
 }
 
-die() {
-	echo "lab.sh: $*" >&2
-	exit 1
-}
-
-# run prints (--dry-run) or runs a command that changes the system.
-run() {
-	if $dry_run; then
-		printf '+'
-		printf ' %q' "$@"
-		printf '\n'
-	else
-		"$@"
-	fi
-}
-
-ns_exists() { ip netns list 2>/dev/null | awk '{print $1}' | grep -qx -- "$1"; }
-
-# in NS CMD... runs CMD inside namespace NS.
-in_ns() {
-	local ns=$1
-	shift
-	ip netns exec "$ns" "$@"
-}
-
-link_exists() { ns_exists "$1" && in_ns "$1" ip link show dev "$2" >/dev/null 2>&1; }
-
-ensure_ns() {
-	local ns=$1
-	if ! ns_exists "$ns"; then
-		run ip netns add "$ns"
-	fi
-	# Quiet namespaces: no IPv6 (no RS/MLD noise on the wire), loopback up.
-	run ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-	run ip netns exec "$ns" ip link set dev lo up
-}
+# die, run (--dry-run), ns_exists, in_ns, link_exists, ensure_ns: shared
+# with the other labs.
+# shellcheck source=lib/netlab.sh disable=SC1091
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/netlab.sh"
 
 # link_queues NS DEV prints the number of rx queues of DEV in NS.
 link_queues() {
