@@ -44,10 +44,12 @@ func TestDSRHealthViaGRE(t *testing.T) {
 		t.Fatal("could not add via: gre to the configuration")
 	}
 	os.WriteFile(l.cfg, []byte(gre), 0o644)
-	l.start(t) // every backend healthy, checked through the tunnel
-	if out := sh(t, "ip", "-n", lbNS, "rule", "show"); !strings.Contains(out, "fwmark 0x52430000/0xffff0000") {
-		t.Errorf("no fwmark rule for the tunnel:\n%s", out)
-	}
+	l.start(t)
+	// The tunnel opens with the first check via gre, which may come after
+	// start has seen every backend healthy (a backend starts healthy).
+	waitFor(t, 5*time.Second, "the tunnel's fwmark rule", func() bool {
+		return strings.Contains(sh(t, "ip", "-n", lbNS, "rule", "show"), "fwmark 0x52430000/0xffff0000")
+	})
 	dropVIP()
 	defer restoreVIP()
 	down := waitFor(t, 5*time.Second, "be1 down via gre", func() bool { return !backendView(t, l.sock, dsrAddr(1)).Healthy })
