@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/rail-lb/rail/pipeline/header"
 )
@@ -101,6 +102,10 @@ type Conntrack struct {
 	tcpTimeout uint32 // seconds, established TCP
 	udpTimeout uint32 // seconds, established UDP and other protocols
 
+	// mem holds both tables (a memfd mapping on Linux; fd is its file).
+	mem []byte
+	fd  int
+
 	live    uint64 // entries in use (expired ones count until reused)
 	evicted uint64 // live entries replaced to make room
 	refused uint64 // new flows not recorded because their bucket was full of established ones
@@ -109,19 +114,47 @@ type Conntrack struct {
 // NewConntrack allocates tables of at least entries IPv4 slots and a
 // quarter as many IPv6 slots (each rounded up to a power of two, at least
 // 64). Memory is fixed from here on: 32 bytes an IPv4 slot, 64 an IPv6 one.
+// On Linux the tables live in one memfd (File), so that a process taking
+// over from this one can map the very entries (AdoptConntrack).
 func NewConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration) (*Conntrack, error) {
+	return newConntrack(entries, tcpTimeout, udpTimeout, -1)
+}
+
+func newConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration, fd int) (*Conntrack, error) {
 	if entries == 0 || entries > 1<<28 {
 		return nil, fmt.Errorf("conntrack: %d entries per core is out of range (1…%d)", entries, 1<<28)
 	}
 	n, n6 := pow2min(entries, 64), pow2min(entries/4, 64)
-	return &Conntrack{
-		buckets:    make([]ctBucket4, n/ctWays),
+	c := &Conntrack{
 		bucketMask: n/ctWays - 1,
-		buckets6:   make([]ctBucket6, n6/ctWays),
 		mask6:      n6/ctWays - 1,
 		tcpTimeout: secs(tcpTimeout),
 		udpTimeout: secs(udpTimeout),
-	}, nil
+	}
+	if err := c.alloc(n/ctWays, n6/ctWays, fd); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ctBytes is the size of the tables of n4 IPv4 and n6 IPv6 buckets.
+func ctBytes(n4, n6 uint32) int {
+	return int(n4)*int(unsafe.Sizeof(ctBucket4{})) + int(n6)*int(unsafe.Sizeof(ctBucket6{}))
+}
+
+// tables lays the two tables over mem (IPv4 buckets first).
+func (c *Conntrack) tables(mem []byte, n4, n6 uint32) {
+	c.buckets = unsafe.Slice((*ctBucket4)(unsafe.Pointer(&mem[0])), n4)
+	off := int(n4) * int(unsafe.Sizeof(ctBucket4{}))
+	c.buckets6 = unsafe.Slice((*ctBucket6)(unsafe.Pointer(&mem[off])), n6)
+}
+
+// CtState is what a connection table records outside its entries, for the
+// process that adopts them: its clock's epoch and its counters.
+type CtState struct {
+	Epoch                  time.Time
+	Now                    uint32
+	Live, Evicted, Refused uint64
 }
 
 func pow2min(v, min uint32) uint32 {

@@ -12,6 +12,10 @@ import (
 type sysState struct {
 	maps   [][]byte // ring mappings, unmapped on Close
 	pollFd [1]unix.PollFd
+	// umemFd is the memfd the UMEM is mapped from (MAP_SHARED), so that
+	// another process given it and the socket sees the same frames
+	// (Export, Adopt). 0 until Open created it; -1 once closed.
+	umemFd int
 }
 
 // Open creates an AF_XDP socket with its own UMEM of o.FrameCount frames,
@@ -84,6 +88,7 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 		return nil, fmt.Errorf("%s: socket(AF_XDP): %w (needs CAP_NET_RAW and a kernel with CONFIG_XDP_SOCKETS)", where, err)
 	}
 	s := &Socket{fd: fd, queue: queue}
+	s.sys.umemFd = -1
 	defer func() {
 		if err != nil {
 			s.release()
@@ -91,12 +96,10 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 	}()
 
 	umemLen := int(o.FrameSize) * int(o.FrameCount)
-	umem, err := unix.Mmap(-1, 0, umemLen, unix.PROT_READ|unix.PROT_WRITE,
-		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	umem, err := s.mapUMEM(where, umemLen)
 	if err != nil {
-		return nil, fmt.Errorf("%s: mmap UMEM of %d bytes: %w", where, umemLen, err)
+		return nil, err
 	}
-	s.umem = umem
 	reg := unix.XDPUmemReg{
 		Addr:     uint64(uintptr(unsafe.Pointer(&umem[0]))),
 		Len:      uint64(umemLen),
@@ -121,46 +124,11 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 			return nil, fmt.Errorf("%s: %s size %d: %w", where, r.name, r.size, err)
 		}
 	}
-	var off unix.XDPMmapOffsets
-	if err := getsockopt(fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
-		return nil, fmt.Errorf("%s: XDP_MMAP_OFFSETS: %w", where, err)
-	}
-
-	mapRing := func(name string, ro unix.XDPRingOffset, size uint32, entry uintptr, pgoff int64) (ringMem, unsafe.Pointer, error) {
-		length := int(ro.Desc) + int(size)*int(entry)
-		mem, err := unix.Mmap(fd, pgoff, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
-		if err != nil {
-			return ringMem{}, nil, fmt.Errorf("%s: mmap %s ring: %w", where, name, err)
-		}
-		s.sys.maps = append(s.sys.maps, mem)
-		return ringMem{
-			producer: (*uint32)(unsafe.Pointer(&mem[ro.Producer])),
-			consumer: (*uint32)(unsafe.Pointer(&mem[ro.Consumer])),
-			flags:    (*uint32)(unsafe.Pointer(&mem[ro.Flags])),
-			size:     size,
-		}, unsafe.Pointer(&mem[ro.Desc]), nil
-	}
-	fillM, fillD, err := mapRing("fill", off.Fr, o.FillSize, 8, unix.XDP_UMEM_PGOFF_FILL_RING)
+	m, err := s.mapRings(where, o)
 	if err != nil {
 		return nil, err
 	}
-	compM, compD, err := mapRing("completion", off.Cr, o.CompletionSize, 8, unix.XDP_UMEM_PGOFF_COMPLETION_RING)
-	if err != nil {
-		return nil, err
-	}
-	rxM, rxD, err := mapRing("rx", off.Rx, o.RxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_RX_RING)
-	if err != nil {
-		return nil, err
-	}
-	txM, txD, err := mapRing("tx", off.Tx, o.TxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_TX_RING)
-	if err != nil {
-		return nil, err
-	}
-	s.init(o, umem, fillM, compM, rxM, txM,
-		unsafe.Slice((*uint64)(fillD), o.FillSize),
-		unsafe.Slice((*uint64)(compD), o.CompletionSize),
-		unsafe.Slice((*Desc)(rxD), o.RxSize),
-		unsafe.Slice((*Desc)(txD), o.TxSize))
+	s.init(o, umem, m.fill, m.comp, m.rx, m.tx, m.fillAddrs, m.compAddrs, m.rxDescs, m.txDescs)
 
 	sa := &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP | mode, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
 	if err := unix.Bind(fd, sa); err != nil {
@@ -182,6 +150,77 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 		s.setBusyPoll(o)
 	}
 	return s, nil
+}
+
+// mapUMEM creates the UMEM as a memfd of n bytes mapped MAP_SHARED: the
+// memory is the file's, so a process that is passed the memfd maps the
+// very frames the kernel reads and writes (Export, Adopt).
+func (s *Socket) mapUMEM(where string, n int) ([]byte, error) {
+	fd, err := unix.MemfdCreate("rail-umem", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("%s: memfd_create for the UMEM: %w", where, err)
+	}
+	s.sys.umemFd = fd
+	if err := unix.Ftruncate(fd, int64(n)); err != nil {
+		return nil, fmt.Errorf("%s: size the UMEM memfd to %d bytes: %w", where, n, err)
+	}
+	umem, err := unix.Mmap(fd, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mmap UMEM of %d bytes: %w", where, n, err)
+	}
+	s.umem = umem
+	return umem, nil
+}
+
+// ringMaps are the four rings of a socket as mapped from its fd.
+type ringMaps struct {
+	fill, comp, rx, tx   ringMem
+	fillAddrs, compAddrs []uint64
+	rxDescs, txDescs     []Desc
+}
+
+// mapRings maps the socket's four rings (sized by o) from s.fd. The
+// mappings are the kernel's ring memory, shared by every process that maps
+// them: their producer and consumer indices are the rings' whole state.
+func (s *Socket) mapRings(where string, o Opts) (ringMaps, error) {
+	var off unix.XDPMmapOffsets
+	if err := getsockopt(s.fd, unix.XDP_MMAP_OFFSETS, unsafe.Pointer(&off), unsafe.Sizeof(off)); err != nil {
+		return ringMaps{}, fmt.Errorf("%s: XDP_MMAP_OFFSETS: %w", where, err)
+	}
+	mapRing := func(name string, ro unix.XDPRingOffset, size uint32, entry uintptr, pgoff int64) (ringMem, unsafe.Pointer, error) {
+		length := int(ro.Desc) + int(size)*int(entry)
+		mem, err := unix.Mmap(s.fd, pgoff, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+		if err != nil {
+			return ringMem{}, nil, fmt.Errorf("%s: mmap %s ring: %w", where, name, err)
+		}
+		s.sys.maps = append(s.sys.maps, mem)
+		return ringMem{
+			producer: (*uint32)(unsafe.Pointer(&mem[ro.Producer])),
+			consumer: (*uint32)(unsafe.Pointer(&mem[ro.Consumer])),
+			flags:    (*uint32)(unsafe.Pointer(&mem[ro.Flags])),
+			size:     size,
+		}, unsafe.Pointer(&mem[ro.Desc]), nil
+	}
+	var m ringMaps
+	var fillD, compD, rxD, txD unsafe.Pointer
+	var err error
+	if m.fill, fillD, err = mapRing("fill", off.Fr, o.FillSize, 8, unix.XDP_UMEM_PGOFF_FILL_RING); err != nil {
+		return m, err
+	}
+	if m.comp, compD, err = mapRing("completion", off.Cr, o.CompletionSize, 8, unix.XDP_UMEM_PGOFF_COMPLETION_RING); err != nil {
+		return m, err
+	}
+	if m.rx, rxD, err = mapRing("rx", off.Rx, o.RxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_RX_RING); err != nil {
+		return m, err
+	}
+	if m.tx, txD, err = mapRing("tx", off.Tx, o.TxSize, unsafe.Sizeof(Desc{}), unix.XDP_PGOFF_TX_RING); err != nil {
+		return m, err
+	}
+	m.fillAddrs = unsafe.Slice((*uint64)(fillD), o.FillSize)
+	m.compAddrs = unsafe.Slice((*uint64)(compD), o.CompletionSize)
+	m.rxDescs = unsafe.Slice((*Desc)(rxD), o.RxSize)
+	m.txDescs = unsafe.Slice((*Desc)(txD), o.TxSize)
+	return m, nil
 }
 
 // setBusyPoll sets the busy-poll options after bind (the kernel takes the
@@ -382,5 +421,11 @@ func (s *Socket) release() error {
 		}
 		s.umem = nil
 	}
+	if s.sys.umemFd > 0 {
+		if err := unix.Close(s.sys.umemFd); err != nil {
+			errs = append(errs, fmt.Errorf("rings: close UMEM memfd: %w", err))
+		}
+	}
+	s.sys.umemFd = -1
 	return errors.Join(errs...)
 }

@@ -1,0 +1,40 @@
+package pipeline
+
+import "time"
+
+// File is the memfd holding the table's entries (-1 off Linux), for
+// passing to the process that takes over this one. It stays the table's:
+// the receiver gets its own descriptor.
+func (c *Conntrack) File() int { return c.fd }
+
+// AdoptConntrack maps the tables of another process's connection table
+// from the memfd it passed (see File): the same entries, which this
+// process then owns. entries and the timeouts are this process's
+// configuration; entries must give tables of the passed size. st is what
+// the table's worker recorded besides its entries (Worker.Handoff); the
+// worker that uses the table resumes it with Worker.Resume.
+func AdoptConntrack(fd int, entries uint32, tcpTimeout, udpTimeout time.Duration, st CtState) (*Conntrack, error) {
+	c, err := newConntrack(entries, tcpTimeout, udpTimeout, fd)
+	if err != nil {
+		return nil, err
+	}
+	c.live, c.evicted, c.refused = st.Live, st.Evicted, st.Refused
+	return c, nil
+}
+
+// Handoff is what the worker's connection table needs besides its entries
+// to be resumed by another process: the clock (its entries' deadlines are
+// seconds since Epoch) and the counters. Call it with the worker stopped.
+func (w *Worker) Handoff() CtState {
+	return CtState{Epoch: w.epoch, Now: w.now, Live: w.ct.live, Evicted: w.ct.evicted, Refused: w.ct.refused}
+}
+
+// Resume continues the clock of a worker whose table was adopted, so that
+// the entries' deadlines keep their meaning.
+func (w *Worker) Resume(st CtState) {
+	w.epoch = st.Epoch
+	if st.Now > w.now {
+		w.now = st.Now
+	}
+	w.stats.ConntrackLive.Store(w.ct.live)
+}
