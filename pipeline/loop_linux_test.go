@@ -6,9 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -107,17 +105,7 @@ func TestLoopPollNoAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	frame := greFrame(t, defaultInner(), nil)
-	snap, err := NewSnapshot(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ptr atomic.Pointer[Snapshot]
-	ptr.Store(snap)
-	ct, err := NewConntrack(1024, time.Hour, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &Loop{W: NewWorker(ct), Sock: sock, Snap: &ptr}
+	l := newTestLoop(t, sock)
 
 	const perBatch = 16
 	sent := 0

@@ -151,6 +151,14 @@
 // TestVethTraffic shows that steer itself, with a socket registered,
 // redirects exactly the frames steer_probe calls ours.
 //
+// # Without a kernel
+//
+// OpenMemory makes a Socket over ordinary memory (rings.Memory), with no
+// file descriptor; package ringstest plays the kernel's side of its rings,
+// a step at a time. The accounting above and the loop that drives a socket
+// (pipeline.Loop: batch boundaries, a full tx ring) are tested that way
+// without privileges, and again on a veth by the privileged tests.
+//
 // # Privileges
 //
 // Open needs CAP_NET_RAW and, for the UMEM, CAP_IPC_LOCK or enough
