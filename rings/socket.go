@@ -79,9 +79,22 @@ type ringMem struct {
 	size                      uint32
 }
 
-// initSocket sets up everything that is not a system call: rings over the
+// init sets up everything that is not a system call: rings over the
 // given memory, the free stack holding every frame, and the first fill.
 func (s *Socket) init(o Opts, umem []byte, fill, comp, rx, tx ringMem,
+	fillAddrs, compAddrs []uint64, rxDescs, txDescs []Desc) {
+	s.setup(o, umem, fill, comp, rx, tx, fillAddrs, compAddrs, rxDescs, txDescs)
+	// Push in reverse so that frame 0 is handed out first.
+	for i := int64(o.FrameCount) - 1; i >= 0; i-- {
+		s.free.push(uint64(i) << s.frameShift)
+	}
+	s.refill()
+	s.publish()
+}
+
+// setup lays the rings over the given memory and sizes the frame
+// bookkeeping (an empty free stack, every frame's state free).
+func (s *Socket) setup(o Opts, umem []byte, fill, comp, rx, tx ringMem,
 	fillAddrs, compAddrs []uint64, rxDescs, txDescs []Desc) {
 	s.opts = o
 	s.umem = umem
@@ -97,12 +110,6 @@ func (s *Socket) init(o Opts, umem []byte, fill, comp, rx, tx ringMem,
 	s.fillAddrs, s.compAddrs, s.rxDescs, s.txDescs = fillAddrs, compAddrs, rxDescs, txDescs
 	s.free = newFreeStack(o.FrameCount)
 	s.state = make([]uint8, o.FrameCount)
-	// Push in reverse so that frame 0 is handed out first.
-	for i := int64(o.FrameCount) - 1; i >= 0; i-- {
-		s.free.push(uint64(i) << s.frameShift)
-	}
-	s.refill()
-	s.publish()
 }
 
 // FD is the socket's file descriptor (for the XSKMAP and for polling).
