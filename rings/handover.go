@@ -38,6 +38,31 @@ const (
 // batch boundary first (every received frame transmitted or recycled).
 var ErrHeld = errors.New("rings: frames are held by the worker")
 
+// Handoff is Export without the descriptors: the hand-over of a socket,
+// real or over Memory, whose worker is stopped.
+func (s *Socket) Handoff() (Handoff, error) { return s.handoff() }
+
+// AdoptMemory is Adopt for a socket over Memory (OpenMemory): a second
+// Socket over the same rings and UMEM, continuing where h says, as the
+// process taking over sees a real one. Use and close only one of the two.
+func AdoptMemory(m *Memory, h Handoff) (*Socket, error) {
+	o := h.Opts
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	mem := func(r *RingIndex, size uint32) ringMem {
+		return ringMem{producer: &r.Producer, consumer: &r.Consumer, flags: &r.Flags, size: size}
+	}
+	s := &Socket{fd: -1, queue: h.Queue}
+	s.memoryPoll()
+	if err := s.adopt(o, m.UMEM, mem(&m.Fill, o.FillSize), mem(&m.Completion, o.CompletionSize),
+		mem(&m.Rx, o.RxSize), mem(&m.Tx, o.TxSize),
+		m.FillAddrs, m.CompletionAddrs, m.RxDescs, m.TxDescs, h.Frames); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // handoff is the platform-independent half of Export: the ownership of
 // every frame, which must be settled (nothing held).
 func (s *Socket) handoff() (Handoff, error) {

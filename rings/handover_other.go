@@ -9,3 +9,12 @@ func (s *Socket) Export() (h Handoff, xsk, umem int, err error) {
 
 // Adopt fails with ErrNotSupported off Linux.
 func Adopt(xsk, umem int, h Handoff) (*Socket, error) { return nil, ErrNotSupported }
+
+// SteerVersion is empty off Linux: there is no steering program.
+func SteerVersion() string { return "" }
+
+// Export fails with ErrNotSupported off Linux.
+func (p *Steer) Export() ([]int, error) { return nil, ErrNotSupported }
+
+// AdoptSteer fails with ErrNotSupported off Linux.
+func AdoptSteer(fds []int) (*Steer, error) { return nil, ErrNotSupported }

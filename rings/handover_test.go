@@ -1,50 +1,40 @@
-package rings
+package rings_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
-)
 
-// adoptFake is Adopt over the fake kernel's rings and old's UMEM: a second
-// Socket on the same memory, as the process taking over sees it.
-func (k *fakeKernel) adoptFake(o Opts, umem []byte, frames []uint8) (*Socket, error) {
-	rm := func(i int, size uint32) ringMem {
-		return ringMem{producer: &k.idx[i][0], consumer: &k.idx[i][1], flags: &k.idx[i][2], size: size}
-	}
-	s := &Socket{fd: -1}
-	err := s.adopt(o, umem, rm(0, o.FillSize), rm(1, o.CompletionSize), rm(2, o.RxSize), rm(3, o.TxSize),
-		k.fill, k.comp, k.rx, k.tx, frames)
-	return s, err
-}
+	"github.com/rail-lb/rail/rings"
+	"github.com/rail-lb/rail/rings/ringstest"
+)
 
 // busyFake runs traffic through s until frames sit everywhere: free, on
 // the fill ring, inside the kernel on both paths, on the rx, tx and
 // completion rings. Nothing is left held.
-func busyFake(t *testing.T, s *Socket, k *fakeKernel) {
+func busyFake(t *testing.T, s *rings.Socket, k *ringstest.Kernel) {
 	t.Helper()
-	descs := make([]Desc, 8)
+	descs := make([]rings.Desc, 8)
 	for round := range 20 {
 		s.Service()
-		k.take(6)
-		k.deliver(4, 60)
+		k.Take(6)
+		k.Deliver(4, 60)
 		n := s.Receive(descs)
 		for i := range descs[:n] {
-			descs[i] = Desc{Addr: s.FrameBase(descs[i].Addr) + 240, Len: 76}
+			descs[i] = rings.Desc{Addr: s.FrameBase(descs[i].Addr) + 240, Len: 76}
 		}
 		sent := s.Transmit(descs[:n/2+round%2])
 		for _, d := range descs[sent:n] {
 			s.Recycle(d.Addr)
 		}
-		k.send(3)
-		k.complete(2)
+		k.Send(3)
+		k.Complete(2)
 	}
-	k.deliver(3, 60)
+	k.Deliver(3, 60)
 	c := checkSum(t, s, "busy")
-	if c.Free == 0 || c.Fill == 0 || c.Rx == 0 || c.Tx == 0 || c.Completion == 0 || c.Held != 0 ||
-		k.inFlightRx.len() == 0 || k.inFlight.len() == 0 {
-		t.Fatalf("traffic left frames %+v, in flight rx %d tx %d: want some in every place but held",
-			c, k.inFlightRx.len(), k.inFlight.len())
+	inRx, inTx := k.InFlight()
+	if c.Free == 0 || c.Fill == 0 || c.Rx == 0 || c.Tx == 0 || c.Completion == 0 || c.Held != 0 || inRx == 0 || inTx == 0 {
+		t.Fatalf("traffic left frames %+v, in flight rx %d tx %d: want some in every place but held", c, inRx, inTx)
 	}
 }
 
@@ -55,14 +45,17 @@ func busyFake(t *testing.T, s *Socket, k *fakeKernel) {
 func TestFakeAdopt(t *testing.T) {
 	for _, start := range []uint32{3, 0xffffffff - 30} {
 		o := smallOpts()
-		s, k := newFake(t, o, start)
+		s, k, err := ringstest.New(o, start)
+		if err != nil {
+			t.Fatal(err)
+		}
 		busyFake(t, s, k)
-		h, err := s.handoff()
+		h, err := s.Handoff()
 		if err != nil {
 			t.Fatal(err)
 		}
 		before := s.Frames()
-		n, err := k.adoptFake(o, s.umem, h.Frames)
+		n, err := k.Adopt(h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,46 +63,56 @@ func TestFakeAdopt(t *testing.T) {
 			t.Fatalf("adopted frames %+v, the old socket had %+v", got, before)
 		}
 		// The new socket drives on; the old one is never used again.
-		descs := make([]Desc, 8)
+		descs := make([]rings.Desc, 8)
 		for range 50 {
 			n.Service()
-			k.take(8)
-			k.deliver(8, 60)
+			k.Take(8)
+			k.Deliver(8, 60)
 			m := n.Receive(descs)
 			sent := n.Transmit(descs[:m/2])
 			for _, d := range descs[sent:m] {
 				n.Recycle(d.Addr)
 			}
-			k.send(8)
-			k.complete(8)
+			k.Send(8)
+			k.Complete(8)
 		}
-		k.send(1 << 20)
-		k.complete(1 << 20)
-		for k.inFlightRx.len() > 0 || n.rx.pending() > 0 {
-			k.deliver(16, 60)
-			for m := n.Receive(descs); m > 0; m = n.Receive(descs) {
-				for _, d := range descs[:m] {
-					n.Recycle(d.Addr)
+		k.Send(1 << 20)
+		k.Complete(1 << 20)
+		n.Service()
+		drain := func() []uint64 {
+			var got []uint64
+			for {
+				inRx, _ := k.InFlight()
+				if inRx == 0 && k.RxPending() == 0 {
+					return got
+				}
+				k.Deliver(16, 60)
+				for m := n.Receive(descs); m > 0; m = n.Receive(descs) {
+					for _, d := range descs[:m] {
+						got = append(got, n.FrameBase(d.Addr))
+						n.Recycle(d.Addr)
+					}
 				}
 			}
 		}
+		drain()
 		n.Service()
 		c := checkSum(t, n, "drained")
-		if c != (FrameCounts{Free: o.FrameCount - o.FillSize, Fill: o.FillSize}) {
+		if c != (rings.FrameCounts{Free: o.FrameCount - o.FillSize, Fill: o.FillSize}) {
 			t.Fatalf("drained after adoption: %+v", c)
 		}
-		var st Stats
-		n.counters(&st)
-		if st.RingErrors != 0 || st.BadRecycles != 0 || st.BadTransmits != 0 {
+		if st := n.Counters(); st.RingErrors != 0 || st.BadRecycles != 0 || st.BadTransmits != 0 {
 			t.Fatalf("counters after adoption %+v", st)
 		}
-		// Every frame exactly once: on the free stack or the fill ring.
+		// Every frame exactly once: the free ones (Take) and those on the
+		// fill ring (taken by the kernel and received).
+		free := make([]uint64, o.FrameCount)
+		addrs := free[:n.Take(free)]
+		k.Take(int(o.FillSize))
+		addrs = append(addrs, drain()...)
 		seen := map[uint64]int{}
-		for _, a := range n.free.addrs[:n.free.n] {
+		for _, a := range addrs {
 			seen[a]++
-		}
-		for i := n.fill.cachedCons; i != n.fill.cachedProd; i++ {
-			seen[n.fillAddrs[i&n.fill.mask]]++
 		}
 		for i := range o.FrameCount {
 			if a := uint64(i) * uint64(o.FrameSize); seen[a] != 1 {
@@ -123,37 +126,39 @@ func TestFakeAdopt(t *testing.T) {
 // disagrees with the rings, is refused.
 func TestFakeAdoptRefuses(t *testing.T) {
 	o := smallOpts()
-	s, k := newFake(t, o, 0)
-	k.take(4)
-	k.deliver(4, 60)
-	descs := make([]Desc, 4)
+	s, k, err := ringstest.New(o, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Take(4)
+	k.Deliver(4, 60)
+	descs := make([]rings.Desc, 4)
 	if s.Receive(descs) != 4 {
 		t.Fatal("no frames received")
 	}
-	if _, err := s.handoff(); !errors.Is(err, ErrHeld) {
+	if _, err := s.Handoff(); !errors.Is(err, rings.ErrHeld) {
 		t.Fatalf("hand-over with 4 frames held: %v, want ErrHeld", err)
 	}
 	for _, d := range descs {
 		s.Recycle(d.Addr)
 	}
 	busyFake(t, s, k)
-	h, err := s.handoff()
+	h, err := s.Handoff()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A frame on the fill ring claimed to be on the transmit side.
 	bad := append([]uint8(nil), h.Frames...)
-	f := k.fill[(atomicLoad(&k.idx[0][0])-1)&uint32(len(k.fill)-1)] >> 11
-	bad[f] = FrameTxSide
-	if _, err := k.adoptFake(o, s.umem, bad); err == nil || !strings.Contains(err.Error(), "fill ring") {
+	bad[k.FillAddr()/uint64(o.FrameSize)] = rings.FrameTxSide
+	if _, err := k.Adopt(rings.Handoff{Opts: o, Frames: bad}); err == nil || !strings.Contains(err.Error(), "fill ring") {
 		t.Fatalf("fill-ring frame claimed tx side: %v", err)
 	}
 	bad = append([]uint8(nil), h.Frames...)
-	bad[0] = stHeld
-	if _, err := k.adoptFake(o, s.umem, bad); err == nil {
+	bad[0] = 2 // held
+	if _, err := k.Adopt(rings.Handoff{Opts: o, Frames: bad}); err == nil {
 		t.Fatal("a held frame in the hand-over: no error")
 	}
-	if _, err := k.adoptFake(o, s.umem, h.Frames[1:]); err == nil {
+	if _, err := k.Adopt(rings.Handoff{Opts: o, Frames: h.Frames[1:]}); err == nil {
 		t.Fatal("one owner short: no error")
 	}
 }
