@@ -25,6 +25,10 @@ type Loop struct {
 	IdleSpins int
 	IdleWait  time.Duration
 
+	// Tap, when set, feeds live captures (capture.go); it costs one atomic
+	// load per batch while none runs.
+	Tap *CaptureTap
+
 	rx  [Batch]rings.Desc
 	tx  [Batch]rings.Desc
 	txr [Batch]Result // what Process said of each tx descriptor
@@ -61,12 +65,20 @@ func (l *Loop) Poll() int {
 	}
 	w := l.W
 	w.Begin(l.Snap.Load(), time.Now())
+	c := l.Tap.Begin(w) // nil unless a capture runs
 	ntx := 0
 	for i := range l.rx[:n] {
 		d := &l.rx[i]
 		buf, off := s.Frame(d.Addr)
 		p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
-		if r := w.Process(&p); r.Verdict == Tx {
+		if c != nil {
+			c.Received(&p)
+		}
+		r := w.Process(&p)
+		if c != nil {
+			c.Processed(&p, r)
+		}
+		if r.Verdict == Tx {
 			l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
 			l.txr[ntx] = r
 			ntx++
@@ -74,12 +86,16 @@ func (l *Loop) Poll() int {
 			s.Recycle(d.Addr)
 		}
 	}
+	sent := 0
 	if ntx > 0 {
-		sent := s.Transmit(l.tx[:ntx])
+		sent = s.Transmit(l.tx[:ntx])
 		for i := sent; i < ntx; i++ {
 			s.Recycle(l.tx[i].Addr) // the tx ring is full: a drop
 			w.untransmit(l.txr[i])
 		}
+	}
+	if c != nil {
+		c.Commit(sent)
 	}
 	w.Flush()
 	return n

@@ -106,6 +106,8 @@ func TestLoopPollNoAllocs(t *testing.T) {
 	}
 	frame := greFrame(t, defaultInner(), nil)
 	l := newTestLoop(t, sock)
+	hub := NewCapture()
+	l.Tap = hub.NewTap(0, 0)
 
 	const perBatch = 16
 	sent := 0
@@ -128,6 +130,19 @@ func TestLoopPollNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("a batch of %d frames allocates %v times", perBatch, allocs)
 	}
+	// The same with a capture running that nobody reads: its ring fills,
+	// then drops; still nothing allocated, every frame forwarded.
+	cs, err := hub.Start(CaptureFilter{Service: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(200, batch); allocs != 0 {
+		t.Errorf("capturing: a batch of %d frames allocates %v times", perBatch, allocs)
+	}
+	if cs.Dropped() == 0 || l.Tap.Captured() != CaptureSlots {
+		t.Errorf("capture: %d copied, %d dropped; want %d copied and some dropped", l.Tap.Captured(), cs.Dropped(), CaptureSlots)
+	}
+	cs.Stop()
 	// Let completions come back, then every frame must be free or on the fill ring.
 	for range 1000 {
 		l.Poll()
