@@ -10,12 +10,17 @@ import (
 // FuzzProcess feeds arbitrary frames to Process. It must never panic, never
 // write outside the frame and the headroom it may use (EncapLen bytes in
 // front), give a verdict from the enum with a reason of that verdict, and
-// for Tx leave the inner packet byte for byte as it came in.
+// for Tx transmit a frame that gopacket decodes as a valid one
+// (checkTransmitted: outer IPv4 or IPv6 with valid lengths and checksum,
+// GRE, an inner packet; or an ICMP too-big reply with valid checksums)
+// with the inner packet byte for byte as it came in. The interface MTU is
+// 1500, so that too-big replies are among the frames checked.
 func FuzzProcess(f *testing.F) {
-	for _, tc := range verdictCases(f) {
+	for _, tc := range append(verdictCases(f), mtuCases(f)...) {
 		f.Add(tc.frame)
 	}
 	c := testConfig()
+	c.MTU = 1500
 	w := newTestWorker(f, c)
 	const guard = 64
 	f.Fuzz(func(t *testing.T, frame []byte) {
@@ -48,8 +53,8 @@ func FuzzProcess(f *testing.F) {
 			t.Fatalf("egress frame [%d,%d) outside [%d,%d)", p.Off, p.Off+p.Len, lo, hi)
 		}
 		out := buf[p.Off : p.Off+p.Len]
-		if out[12] == 0x08 && onesSum(out[14:34]) != 0xffff {
-			t.Fatalf("bad outer checksum")
+		if err := checkTransmitted(out, c.Local, c.Local6); err != nil {
+			t.Fatalf("transmitted frame (%v): %v\n%x", r.Reason, err, out)
 		}
 		if r.Reason == ICMPTooBig {
 			return
