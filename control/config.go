@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rail-lb/rail/quiclb"
 )
 
 // Defaults for keys the file may leave out (docs/reference.md, Configuration).
@@ -234,6 +236,9 @@ type Service struct {
 	// filling or draining) carry the other backend as a second hop
 	// (docs/DSR.md); backends run raild decap.
 	SecondChance bool
+	// QUIC, when set, routes the service's QUIC packets by the server id
+	// in their destination connection ID (QUIC-LB, docs/QUIC.md).
+	QUIC *quiclb.Config
 	// Line is where the service starts in the file.
 	Line int
 }
@@ -251,6 +256,8 @@ type Backend struct {
 	// second hop of its old flows). Every node derives the same tables
 	// from it.
 	State BackendState
+	// QUICServerID is the backend's QUIC-LB server id (length 0: none).
+	QUICServerID quiclb.ServerID
 	// Line is where the backend starts in the file.
 	Line int
 }

@@ -229,9 +229,9 @@ var (
 	conntrackKeys = []string{"entries_per_core", "tcp_timeout", "udp_timeout"}
 	apiKeys       = []string{"socket", "address", "token_file"}
 	httpKeys      = []string{"max_connections", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout"}
-	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "when_down", "forward_to", "second_chance", "backends"}
+	serviceKeys   = []string{"name", "vip", "port", "protocol", "table_size", "health", "when_down", "forward_to", "second_chance", "quic", "backends"}
 	healthKeys    = []string{"type", "port", "path", "status", "interval", "timeout", "rise", "fall", "via"}
-	backendKeys   = []string{"address", "weight", "name", "state"}
+	backendKeys   = []string{"address", "weight", "name", "state", "quic_server_id"}
 )
 
 // deref follows YAML aliases to the node they name.

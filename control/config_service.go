@@ -178,9 +178,14 @@ func (p *parser) service(n *yaml.Node, path string, local locals) (Service, vali
 	if e := f["second_chance"]; e != nil {
 		s.SecondChance, _ = p.boolean(e, path+".second_chance")
 	}
-	if e := f["backends"]; e != nil && !(e.Kind == yaml.ScalarNode && e.ShortTag() == "!!null") {
-		s.Backends, v.addrs = p.backends(e, path+".backends", local, s.VIP)
+	if e := f["quic"]; e != nil {
+		p.quic(e, path+".quic", &s)
 	}
+	var quicIDs []quicIDNode
+	if e := f["backends"]; e != nil && !(e.Kind == yaml.ScalarNode && e.ShortTag() == "!!null") {
+		s.Backends, v.addrs, quicIDs = p.backends(e, path+".backends", local, s.VIP)
+	}
+	p.quicServerIDs(&s, quicIDs, path+".backends")
 	switch nb := uint64(len(s.Backends)); {
 	case nb == 0:
 		p.warnf(n, path+".backends", "no backends: every packet will be dropped (no_backend)")
@@ -206,12 +211,14 @@ func (p *parser) service(n *yaml.Node, path string, local locals) (Service, vali
 }
 
 // backends parses a service's pool: distinct addresses and distinct Maglev
-// keys. It also returns where each valid address is, for the cross checks.
-func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Addr) ([]Backend, []backendAddr) {
+// keys. It also returns where each valid address is, for the cross checks,
+// and each backend's quic_server_id node, for the service's quic option.
+func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Addr) ([]Backend, []backendAddr, []quicIDNode) {
 	if n.Kind != yaml.SequenceNode {
 		p.errf(n, path, "expected a list of backends, got %s", describe(n))
-		return nil, nil
+		return nil, nil, nil
 	}
+	var quicIDs []quicIDNode
 	out := make([]Backend, 0, len(n.Content))
 	var found []backendAddr
 	type seen struct{ i, line int }
@@ -297,6 +304,7 @@ func (p *parser) backends(n *yaml.Node, path string, local locals, vip netip.Add
 			}
 		}
 		out = append(out, b)
+		quicIDs = append(quicIDs, quicIDNode{e, f["quic_server_id"]})
 	}
-	return out, found
+	return out, found, quicIDs
 }

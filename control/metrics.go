@@ -123,6 +123,8 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		metrics.WriteCounterUint64(w, "rail_conntrack_lookups_total{"+lc+`,result="miss"}`, st.ConntrackMiss.Load())
 		metrics.WriteCounterUint64(w, "rail_conntrack_evicted_total{"+lc+"}", st.ConntrackEvicted.Load())
 		metrics.WriteCounterUint64(w, "rail_conntrack_refused_total{"+lc+"}", st.ConntrackRefused.Load())
+		metrics.WriteCounterUint64(w, "rail_quic_packets_total{"+lq+`,result="routed"}`, st.QUICRouted.Load())
+		metrics.WriteCounterUint64(w, "rail_quic_packets_total{"+lq+`,result="fallback"}`, st.QUICFallback.Load())
 		metrics.WriteCounterUint64(w, "rail_batches_total{"+lq+"}", st.Batches.Load())
 		if q.Sock == nil {
 			continue

@@ -34,6 +34,7 @@ var referenceKeyLists = map[string]struct {
 	"serviceKeys":   {"services[]", serviceKeys},
 	"healthKeys":    {"services[].health", healthKeys},
 	"backendKeys":   {"services[].backends[]", backendKeys},
+	"quicKeys":      {"services[].quic", quicKeys},
 	"bgpKeys":       {"bgp", bgpKeys},
 	"peerKeys":      {"bgp.peers[]", peerKeys},
 }

@@ -78,6 +78,7 @@ type flow struct {
 	id       uint16 // the inner IPv4 identification (copied to the outer header)
 	fragID   uint32 // fragment identification (IPv4 or IPv6)
 	inner    int    // the inner packet is buf[inner:end]
+	l4       int    // the transport header is buf[l4:end]
 	end      int
 	hl       int    // the inner IPv4 header length (for ICMP quotes)
 	hash     uint64 // the flow hash, once computed (IPv6 flow labels)
@@ -268,6 +269,11 @@ func (w *Worker) processGeneral(p *Packet) Result {
 					w.ct.seen(e, fl.key.proto(), fl.tcpFlags, w.now)
 				}
 				w.hits++
+				goto chosen
+			}
+		}
+		if svc.quic != nil { // QUIC-LB: a new tuple goes by its connection ID first (quic.go)
+			if bi = w.quicRoute(svc, p, &fl, at); bi != maglev.NoBackend {
 				goto chosen
 			}
 		}
@@ -723,6 +729,7 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 	}
 	fl.kind, fl.proto, fl.port = kind, proto, uint16(ports)
 	fl.key = makeFlowKey(src, dst, ports, proto)
+	fl.l4 = fl.end - len(l4)
 	return Result{Verdict: Tx}
 }
 

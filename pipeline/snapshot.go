@@ -7,6 +7,7 @@ import (
 
 	"github.com/rail-lb/rail/maglev"
 	"github.com/rail-lb/rail/pipeline/header"
+	"github.com/rail-lb/rail/quiclb"
 )
 
 // MaxBackendIDs bounds the stable backend IDs that index per-core packet
@@ -53,6 +54,9 @@ type ServiceConfig struct {
 	// whose pick differs between the current table and the one before the
 	// transition carries the other pick in its GRE key (docs/DSR.md).
 	SecondChance bool
+	// QUIC, for a UDP service, routes QUIC packets by the server id in
+	// their destination connection ID (QUIC-LB, quic.go); nil: none.
+	QUIC *quiclb.Config
 }
 
 // BackendState is a backend's place in a transition, declared in the
@@ -89,6 +93,8 @@ type BackendConfig struct {
 	// it in GRE, as the router would send it. A packet that came from such
 	// a node in GRE is never sent to one again, so forwarding cannot loop.
 	Remote bool
+	// QUICServerID is the backend's QUIC-LB server id (length 0: none).
+	QUICServerID quiclb.ServerID
 }
 
 // Snapshot is an immutable view of services, Maglev tables and backend
@@ -139,7 +145,8 @@ type service struct {
 	backends []backend
 	name     string
 	proto    uint8
-	remote   bool // some backend is Remote
+	remote   bool         // some backend is Remote
+	quic     *quicService // QUIC-LB routing (quic.go); nil: none
 }
 
 type backend struct {
@@ -298,6 +305,11 @@ func buildService(c Config, sc ServiceConfig, old *service) (service, error) {
 	mb := make([]maglev.Backend, len(sc.Backends))
 	before := make([]maglev.Backend, len(sc.Backends)) // the table before the transition
 	transition := false
+	q, err := newQUICService(sc)
+	if err != nil {
+		return svc, err
+	}
+	svc.quic = q
 	for j, bc := range sc.Backends {
 		a := bc.Address.Unmap()
 		if !a.IsValid() || a.IsUnspecified() {

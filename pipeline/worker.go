@@ -3,6 +3,8 @@ package pipeline
 import (
 	"sync/atomic"
 	"time"
+
+	"github.com/rail-lb/rail/quiclb"
 )
 
 // Stats are one worker's counters as published for scraping. Only the
@@ -17,6 +19,9 @@ type Stats struct {
 	// Later fragments that found their first fragment's choice, and those
 	// that did not (they went by source, destination and protocol).
 	FragHits, FragMisses atomic.Uint64
+	// Packets of QUIC-LB services routed by their connection ID, and those
+	// that went by the 5-tuple instead (docs/QUIC.md).
+	QUICRouted, QUICFallback atomic.Uint64
 	// Connection entries replaced to make room, and new flows not recorded
 	// because their bucket was full of established connections.
 	ConntrackEvicted, ConntrackRefused atomic.Uint64
@@ -55,6 +60,11 @@ type Worker struct {
 	backendCount [MaxBackendIDs]uint32
 	touched      []uint16
 	hits, misses uint64
+
+	// QUIC-LB (quic.go): packets routed by connection ID, packets of a
+	// QUIC-LB service that fell back to the 5-tuple, and Decode's buffers.
+	quicRouted, quicFallback uint64
+	quicScratch              quiclb.Scratch
 
 	frags                fragTable
 	fragHits, fragMisses uint64
@@ -136,6 +146,11 @@ func (w *Worker) Flush() {
 	if w.misses != 0 {
 		st.ConntrackMiss.Add(w.misses)
 		w.misses = 0
+	}
+	if w.quicRouted|w.quicFallback != 0 {
+		st.QUICRouted.Add(w.quicRouted)
+		st.QUICFallback.Add(w.quicFallback)
+		w.quicRouted, w.quicFallback = 0, 0
 	}
 	if w.fragHits|w.fragMisses != 0 {
 		st.FragHits.Add(w.fragHits)

@@ -1,0 +1,77 @@
+package control
+
+import (
+	"strings"
+	"testing"
+)
+
+// quicSvc is a valid QUIC-LB service (lines 1–14).
+const quicSvc = head + `services:
+  - name: h3
+    vip: 192.0.2.10
+    port: 443
+    protocol: udp
+    quic:
+      config_id: 1
+      server_id_length: 2
+      nonce_length: 14
+      key: 8f95f09245765f80256934e50c66207f
+    backends:
+      - {address: 10.1.0.11, quic_server_id: "0a01"}
+      - {address: 10.1.0.12, quic_server_id: "0a02"}
+`
+
+func TestParseQUIC(t *testing.T) {
+	c, probs := Parse([]byte(quicSvc), "t.yaml")
+	if c == nil || len(probs) != 0 {
+		t.Fatalf("problems: %v", probs)
+	}
+	q := c.Services[0].QUIC
+	if q == nil || q.ID != 1 || q.ServerIDLen != 2 || q.NonceLen != 14 || len(q.Key) != 16 || q.Key[0] != 0x8f {
+		t.Fatalf("quic: %+v", q)
+	}
+	if got := c.Services[0].Backends[1].QUICServerID.String(); got != "0a02" {
+		t.Fatalf("server id %q", got)
+	}
+	// Without a key: plaintext.
+	c, probs = Parse([]byte(strings.Replace(quicSvc, "      key: 8f95f09245765f80256934e50c66207f\n", "", 1)), "t.yaml")
+	if c == nil || len(probs) != 0 || c.Services[0].QUIC.Key != nil {
+		t.Fatalf("plaintext: %v", probs)
+	}
+}
+
+func TestParseQUICProblems(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"tcp service", strings.Replace(quicSvc, "protocol: udp", "protocol: tcp", 1), "8:7: services[0].quic: QUIC-LB routing needs protocol: udp (the service's protocol is tcp)"},
+		{"config id 7", strings.Replace(quicSvc, "config_id: 1", "config_id: 7", 1), "8:18: services[0].quic.config_id: 7 is too large (at most 6)"},
+		{"no server id length", strings.Replace(quicSvc, "      server_id_length: 2\n", "", 1), "8:7: services[0].quic.server_id_length: required (e.g. server_id_length: 2)"},
+		{"server id length 0", strings.Replace(quicSvc, "server_id_length: 2", "server_id_length: 0", 1), "9:25: services[0].quic.server_id_length: must be at least 1"},
+		{"short nonce", strings.Replace(quicSvc, "nonce_length: 14", "nonce_length: 3", 1), "10:21: services[0].quic.nonce_length: must be at least 4"},
+		{"too long", strings.Replace(quicSvc, "nonce_length: 14", "nonce_length: 18", 1), "10:21: services[0].quic.nonce_length: server_id_length 2 + nonce_length 18 is more than 19 (a QUIC v1 connection ID is at most 20 octets with the first)"},
+		{"bad key", strings.Replace(quicSvc, "key: 8f95", "key: zz95", 1), "11:12: services[0].quic.key: expected 32 hex digits (a 16-octet AES-128 key)"},
+		{"short key", strings.Replace(quicSvc, "key: 8f95", "key: 95", 1), "11:12: services[0].quic.key: expected 32 hex digits (a 16-octet AES-128 key)"},
+		{"unknown quic key", strings.Replace(quicSvc, "config_id: 1", "config_id: 1\n      algorithm: aes", 1), "9:7: services[0].quic.algorithm: unknown key (expected one of config_id, server_id_length, nonce_length, key)"},
+		{"server id length", strings.Replace(quicSvc, `"0a02"`, `"0a0203"`, 1), `14:46: services[0].backends[1].quic_server_id: expected 4 hex digits (server_id_length 2), got "0a0203"`},
+		{"server id not hex", strings.Replace(quicSvc, `"0a02"`, `"0x02"`, 1), `14:46: services[0].backends[1].quic_server_id: expected 4 hex digits (server_id_length 2), got "0x02"`},
+		{"server id twice", strings.Replace(quicSvc, `"0a02"`, `"0a01"`, 1), "14:46: services[0].backends[1].quic_server_id: server id 0a01 is already services[0].backends[0]'s (line 13)"},
+		{"server id without quic", svc + "        quic_server_id: \"01\"\n", "10:25: services[0].backends[1].quic_server_id: the service has no quic option (see docs/QUIC.md)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, probs := Parse([]byte(tt.in), "t.yaml")
+			var got []string
+			found := false
+			for _, p := range probs {
+				got = append(got, p.String())
+				found = found || p.String() == "t.yaml:"+tt.want
+			}
+			if !found || c != nil {
+				t.Errorf("missing problem (config %v)\n want t.yaml:%s\n got  %s", c != nil, tt.want, strings.Join(got, "\n      "))
+			}
+		})
+	}
+	// A backend without a server id is a warning, not an error.
+	c, probs := Parse([]byte(strings.Replace(quicSvc, `, quic_server_id: "0a02"`, "", 1)), "t.yaml")
+	if c == nil || len(probs) != 1 || !probs[0].Warning || !strings.Contains(probs[0].String(), "14:9: warning: services[0].backends[1]: no quic_server_id") {
+		t.Fatalf("want one warning, got %v", probs)
+	}
+}

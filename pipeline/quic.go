@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/rail-lb/rail/maglev"
+	"github.com/rail-lb/rail/pipeline/header"
+	"github.com/rail-lb/rail/quiclb"
+)
+
+// This file routes QUIC by connection ID (QUIC-LB, docs/QUIC.md). A UDP
+// service with a QUIC-LB configuration reads the destination connection
+// ID of each packet, decodes the server id in it, and sends the packet to
+// the healthy backend with that id, whatever the packet's 5-tuple: a
+// client that changes address or port keeps its server. Anything that
+// does not decode to such a backend takes the 5-tuple path as before.
+
+// quicService is a service's QUIC-LB routing: the configuration's codec
+// (its AES key expanded once, here) and the backends by server id.
+type quicService struct {
+	codec *quiclb.Codec
+	ids   map[quiclb.ServerID]uint16 // server id → backend index
+}
+
+// newQUICService builds sc's QUIC-LB routing; nil when it has none.
+func newQUICService(sc ServiceConfig) (*quicService, error) {
+	if sc.QUIC == nil {
+		return nil, nil
+	}
+	if sc.Proto != header.ProtoUDP {
+		return nil, fmt.Errorf("service %q: QUIC-LB needs protocol udp", sc.Name)
+	}
+	k, err := quiclb.NewCodec(*sc.QUIC)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: quic: %w", sc.Name, err)
+	}
+	q := &quicService{codec: k, ids: make(map[quiclb.ServerID]uint16)}
+	for i, b := range sc.Backends {
+		if b.QUICServerID.Len() == 0 || b.Remote {
+			continue
+		}
+		if b.QUICServerID.Len() != sc.QUIC.ServerIDLen {
+			return nil, fmt.Errorf("service %q: backend %v: server id %v is not %d octets", sc.Name, b.Address, b.QUICServerID, sc.QUIC.ServerIDLen)
+		}
+		if j, dup := q.ids[b.QUICServerID]; dup {
+			return nil, fmt.Errorf("service %q: server id %v is backend %v's and %v's", sc.Name, b.QUICServerID, sc.Backends[j].Address, b.Address)
+		}
+		q.ids[b.QUICServerID] = uint16(i)
+	}
+	return q, nil
+}
+
+// QUIC version numbers whose long-header packet types the router knows.
+const (
+	quicV1 = 0x00000001
+	quicV2 = 0x6b3343cf
+	// quicMaxCIDLen is the longest connection ID QUIC versions 1 and 2 allow.
+	quicMaxCIDLen = 20
+	// udpHeaderLen is what precedes a UDP payload.
+	udpHeaderLen = 8
+)
+
+// quicDCID returns the destination connection ID of the QUIC packet at
+// the start of a UDP payload, cidLen octets of it (short header: the
+// configured length; long header: the header's, which must be at least
+// cidLen), or false when the packet cannot carry a connection ID its
+// server chose: too short, version negotiation, an unknown version, or an
+// Initial or 0-RTT packet, whose DCID the client may have picked at
+// random (those go by the 5-tuple, so that new connections follow Maglev
+// and its weights).
+func quicDCID(b []byte, cidLen int) ([]byte, bool) {
+	if len(b) < 1+cidLen {
+		return nil, false
+	}
+	if b[0]&0x80 == 0 { // short header: the first octet, then the DCID
+		return b[1 : 1+cidLen], true
+	}
+	if len(b) < 6 {
+		return nil, false
+	}
+	typ := b[0] >> 4 & 3
+	switch be.Uint32(b[1:]) {
+	case quicV1:
+		if typ == 0 || typ == 1 { // Initial, 0-RTT
+			return nil, false
+		}
+	case quicV2:
+		if typ == 1 || typ == 2 { // Initial, 0-RTT (RFC 9369)
+			return nil, false
+		}
+	default:
+		return nil, false
+	}
+	n := int(b[5])
+	if n < cidLen || n > quicMaxCIDLen || len(b) < 6+n {
+		return nil, false
+	}
+	return b[6 : 6+cidLen], true
+}
+
+// quicRoute is the QUIC-LB step of processGeneral, for a packet of a
+// service with a QUIC-LB configuration whose 5-tuple the connection table
+// does not have (or has with a backend that is gone or unhealthy): the
+// index of the healthy backend its DCID names, recorded for the tuple as
+// Maglev's pick would be, or maglev.NoBackend to go on by the 5-tuple. A
+// client that moves to a new address or port is such a new tuple; a tuple
+// the table has keeps its backend, so the fast path and this path agree.
+func (w *Worker) quicRoute(svc *service, p *Packet, fl *flow, at ctSlot) uint16 {
+	if fl.kind != kindPlain || fl.proto != header.ProtoUDP {
+		return maglev.NoBackend
+	}
+	bi := maglev.NoBackend
+	if fl.l4+udpHeaderLen <= fl.end {
+		bi = w.quicBackend(svc.quic, svc.backends, p.Buf[fl.l4+udpHeaderLen:fl.end])
+	}
+	if bi == maglev.NoBackend {
+		w.quicFallback++
+		return bi
+	}
+	w.quicRouted++
+	w.ct.insert(at, &fl.key, 0, bi, svc.backends[bi].tag, w.now)
+	return bi
+}
+
+// quicBackend decodes the server id in the DCID of payload and returns its
+// backend if that is healthy, else maglev.NoBackend.
+func (w *Worker) quicBackend(q *quicService, backends []backend, payload []byte) uint16 {
+	dcid, ok := quicDCID(payload, q.codec.CIDLen())
+	if !ok {
+		return maglev.NoBackend
+	}
+	sid, ok := q.codec.Decode(dcid, &w.quicScratch)
+	if !ok {
+		return maglev.NoBackend
+	}
+	bi, ok := q.ids[sid]
+	if !ok || int(bi) >= len(backends) || !backends[bi].healthy {
+		return maglev.NoBackend
+	}
+	return bi
+}
