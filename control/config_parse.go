@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rail-lb/rail/internal/pow2"
 )
 
 // parser walks the yaml.Node tree and collects problems.
@@ -599,8 +601,8 @@ func (p *parser) conntrack(n *yaml.Node, ct *Conntrack) {
 			switch {
 			case e == 0:
 				p.errf(v, path, "must be at least 1")
-			case e&(e-1) != 0:
-				p.errf(v, path, "%d is not a power of two (try %d)", e, nextPow2(e))
+			case !pow2.Is(e):
+				p.errf(v, path, "%d is not a power of two (try %d)", e, pow2.Ceil(e))
 			default:
 				ct.EntriesPerCore = uint32(e)
 			}
@@ -648,14 +650,6 @@ func (p *parser) httpLimits(n *yaml.Node, l *HTTPLimits) {
 			}
 		}
 	}
-}
-
-func nextPow2(v uint64) uint64 {
-	p := uint64(1)
-	for p < v {
-		p <<= 1
-	}
-	return p
 }
 
 // checkName allows the characters that are safe in metric labels, CSV

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/rail-lb/rail/internal/pow2"
 	"github.com/rail-lb/rail/pipeline/header"
 )
 
@@ -124,7 +125,7 @@ func newConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration, fd int) 
 	if entries == 0 || entries > 1<<28 {
 		return nil, fmt.Errorf("conntrack: %d entries per core is out of range (1…%d)", entries, 1<<28)
 	}
-	n, n6 := pow2min(entries, 64), pow2min(entries/4, 64)
+	n, n6 := pow2.Ceil(max(entries, 64)), pow2.Ceil(max(entries/4, 64))
 	c := &Conntrack{
 		bucketMask: n/ctWays - 1,
 		mask6:      n6/ctWays - 1,
@@ -155,14 +156,6 @@ type CtState struct {
 	Epoch                  time.Time
 	Now                    uint32
 	Live, Evicted, Refused uint64
-}
-
-func pow2min(v, min uint32) uint32 {
-	n := min
-	for n < v {
-		n <<= 1
-	}
-	return n
 }
 
 // secs is a timeout in whole seconds, at least 1 and at most 2^30 (34

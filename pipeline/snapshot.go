@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/rail-lb/rail/internal/pow2"
 	"github.com/rail-lb/rail/maglev"
 	"github.com/rail-lb/rail/pipeline/header"
 	"github.com/rail-lb/rail/quiclb"
@@ -245,7 +246,7 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	if len(c.Services) > 1<<15 {
 		return nil, errors.New("too many services")
 	}
-	n := pow2(2 * len(c.Services))
+	n := pow2.Ceil(max(2*len(c.Services), 2))
 	s.svcSlots = make([]svcSlot, n)
 	s.vipSlots = make([]vipSlot, n)
 	s.svcMask, s.vipMask = uint32(n-1), uint32(n-1)
@@ -509,14 +510,6 @@ func (s *Snapshot) BackendAddr(i, j uint16) netip.Addr {
 func v4(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func pow2(n int) int {
-	p := 2
-	for p < n {
-		p <<= 1
-	}
-	return p
 }
 
 // fromNode reports whether a is one of the service's Remote backends

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"github.com/rail-lb/rail/internal/pow2"
 )
 
 // ZeroCopy selects how Open binds the socket to the NIC queue.
@@ -169,8 +171,6 @@ const (
 // ErrInvalidOpts is wrapped by every validation error from Open.
 var ErrInvalidOpts = errors.New("invalid rings options")
 
-func isPow2(v uint32) bool { return v != 0 && v&(v-1) == 0 }
-
 // Validate reports the first problem with o, naming the field and the fix.
 func (o Opts) Validate() error {
 	bad := func(format string, a ...any) error {
@@ -190,8 +190,8 @@ func (o Opts) Validate() error {
 		name string
 		v    uint32
 	}{{"FillSize", o.FillSize}, {"CompletionSize", o.CompletionSize}, {"RxSize", o.RxSize}, {"TxSize", o.TxSize}} {
-		if !isPow2(r.v) || r.v > maxRingSize {
-			return bad("%s %d: must be a power of two between 1 and %d (try %d)", r.name, r.v, maxRingSize, nextPow2(r.v))
+		if !pow2.Is(r.v) || r.v > maxRingSize {
+			return bad("%s %d: must be a power of two between 1 and %d (try %d)", r.name, r.v, maxRingSize, suggestRingSize(r.v))
 		}
 	}
 	if o.ZeroCopy < ZeroCopyAuto || o.ZeroCopy > ZeroCopyOff {
@@ -206,18 +206,15 @@ func (o Opts) Validate() error {
 	return nil
 }
 
-func nextPow2(v uint32) uint32 {
+// suggestRingSize is the ring size Validate suggests instead of v.
+func suggestRingSize(v uint32) uint32 {
 	if v <= 1 {
 		return 2048
 	}
 	if v > maxRingSize {
 		return maxRingSize
 	}
-	p := uint32(1)
-	for p < v {
-		p <<= 1
-	}
-	return p
+	return pow2.Ceil(v)
 }
 
 // Desc is one rx or tx ring entry, laid out exactly like struct xdp_desc.
