@@ -140,6 +140,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		if xs, err := q.Sock.Stats(); err == nil {
 			writeXSKStats(w, lx, xs)
 		}
+		// 1 while the socket busy polls its queue's NAPI; 0 when it was not
+		// asked to or fell back (the log says why).
+		metrics.WriteGaugeUint64(w, "rail_xsk_busy_poll{"+lx+"}", b2u(q.Sock.BusyPoll().Enabled))
 	}
 	// The collector (memory: in the configuration, docs/DEPLOY.md): its
 	// cycles and GOGC, -1 when off (memory.policy limit or off; the soft
@@ -298,6 +301,8 @@ func writeXSKStats(w io.Writer, labels string, s rings.Stats) {
 		{"rail_xsk_tx_ring_empty_total", s.TxRingEmptyDescs},
 		{"rail_xsk_tx_kicks_total", s.TxKicks},
 		{"rail_xsk_fill_kicks_total", s.FillKicks},
+		{"rail_xsk_busy_polls_total", s.BusyPolls},
+		{"rail_xsk_waits_total", s.Waits},
 		{"rail_xsk_kick_errors_total", s.KickErrors},
 		{"rail_xsk_bad_recycles_total", s.BadRecycles},
 		{"rail_xsk_bad_transmits_total", s.BadTransmits},
