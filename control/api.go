@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/rail-lb/rail/pipeline"
 )
 
 // maxBody bounds a request body.
@@ -30,6 +32,8 @@ type APIServer struct {
 	Token string
 	// BGP, when set, serves /v1/bgp and /v1/drain.
 	BGP *Speaker
+	// Capture, when set, serves /v1/capture (capture.go).
+	Capture *pipeline.Capture
 
 	requests [6]atomic.Uint64 // by status class: 2xx, 4xx, 5xx at 2, 4, 5
 }
@@ -135,6 +139,7 @@ func (a *APIServer) Handler() http.Handler {
 		}
 		a.reply(w, http.StatusOK, a.State.Trace(src, dst, proto))
 	})
+	mux.HandleFunc("GET /v1/capture", a.serveCapture)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		a.reply(w, http.StatusOK, a.State.Stats())
 	})
@@ -165,7 +170,7 @@ func allowed(path string) string {
 	}
 	switch {
 	case len(parts) == 2 && parts[1] == "services", len(parts) == 3 && parts[1] == "services",
-		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats" || parts[1] == "bgp" || parts[1] == "trace"):
+		len(parts) == 2 && (parts[1] == "conntrack" || parts[1] == "stats" || parts[1] == "bgp" || parts[1] == "trace" || parts[1] == "capture"):
 		return "GET"
 	case len(parts) == 2 && parts[1] == "drain":
 		return "POST, DELETE"
@@ -316,7 +321,7 @@ func (a *APIServer) Serve(cfg API, lim HTTPLimits) (*Listeners, error) {
 			l.Close()
 			return nil, fmt.Errorf("api.address %s: %w", cfg.Address, err)
 		}
-		tcp := &APIServer{State: a.State, Log: a.Log, Token: token, BGP: a.BGP}
+		tcp := &APIServer{State: a.State, Log: a.Log, Token: token, BGP: a.BGP, Capture: a.Capture}
 		l.servers = append(l.servers, serveHTTP(ln, tcp.Handler(), lim))
 	}
 	return l, nil

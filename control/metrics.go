@@ -48,6 +48,8 @@ type Metrics struct {
 	Checker *Checker
 	// BGP, when set, adds the speaker's sessions and announcements.
 	BGP *Speaker
+	// Capture, when set, adds the live-capture counters.
+	Capture *pipeline.Capture
 }
 
 type passKey struct {
@@ -89,6 +91,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	if m.BGP != nil {
 		m.BGP.WritePrometheus(w)
 	}
+	writeCaptureMetrics(w, m.Capture)
 	if m.Checker != nil {
 		for i, n := range m.Checker.LocalErrors() {
 			metrics.WriteCounterUint64(w, `rail_health_local_errors_total{cause="`+LocalCauses[i]+`"}`, n)

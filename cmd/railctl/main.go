@@ -173,6 +173,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		},
 	})
 
+	root.AddCommand(captureCmd(c))
+
 	root.AddCommand(&cobra.Command{
 		Use:   "bgp",
 		Short: "Show the BGP sessions and what is announced, with which communities and why",
@@ -474,15 +476,7 @@ func (c *cli) call(method, path string, body, out any) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		where := c.socket
-		if c.address != "" {
-			where = c.address
-		}
-		return fmt.Errorf("cannot reach raild at %s: %v", where, err)
+		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
@@ -490,13 +484,7 @@ func (c *cli) call(method, path string, body, out any) error {
 		return err
 	}
 	if resp.StatusCode >= 400 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+		return apiError(method, path, resp, data)
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		return nil
@@ -505,6 +493,30 @@ func (c *cli) call(method, path string, body, out any) error {
 		return fmt.Errorf("%s %s: bad answer: %v", method, path, err)
 	}
 	return nil
+}
+
+// unreachable is the error for a request that got no answer.
+func (c *cli) unreachable(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	where := c.socket
+	if c.address != "" {
+		where = c.address
+	}
+	return fmt.Errorf("cannot reach raild at %s: %v", where, err)
+}
+
+// apiError is the API's one-line error from a 4xx or 5xx answer.
+func apiError(method, path string, resp *http.Response, data []byte) error {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	return fmt.Errorf("%s %s: %s", method, path, resp.Status)
 }
 
 func (c *cli) client() (*http.Client, string, string, error) {

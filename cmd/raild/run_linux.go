@@ -189,8 +189,13 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		state.OnUsable(speaker.Update)
 		log.Info("bgp", "asn", cfg.BGP.ASN, "router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers))
 	}
-	api := &control.APIServer{State: state, Log: log, BGP: speaker}
-	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker}
+	// Live capture (GET /v1/capture): a tap per worker, before they run.
+	capture := pipeline.NewCapture()
+	for _, q := range n.queues {
+		q.loop.Tap = capture.NewTap(q.queue, q.cpu)
+	}
+	api := &control.APIServer{State: state, Log: log, BGP: speaker, Capture: capture}
+	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker, Capture: capture}
 	for _, q := range n.queues {
 		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock, Worker: q.loop.W})
 	}
