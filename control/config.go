@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/rail-lb/rail/quiclb"
+	"github.com/rail-lb/rail/rings"
 )
 
 // Defaults for keys the file may leave out (docs/reference.md, Configuration).
 const (
-	DefaultXDPMode        = "auto"
-	DefaultZeroCopy       = "auto"
+	DefaultXDPMode        = rings.XDPAuto
+	DefaultZeroCopy       = rings.ZeroCopyAuto
 	DefaultMetricsAddress = "127.0.0.1:9700"
 	DefaultEntriesPerCore = 1 << 20 // 1048576
 	DefaultTCPTimeout     = time.Hour
@@ -116,10 +117,10 @@ type Config struct {
 	// CPUs pins the worker of Queues[i] to CPUs[i]; nil means the default
 	// plan. When Queues is nil (all), the length is checked at run time.
 	CPUs []int
-	// XDPMode is "auto", "native" or "generic".
-	XDPMode string
-	// ZeroCopy is "auto", "on" or "off".
-	ZeroCopy string
+	// XDPMode is xdp_mode: auto, native or generic.
+	XDPMode rings.XDPMode
+	// ZeroCopy is zero_copy: auto, on (or true) or off (or false).
+	ZeroCopy rings.ZeroCopy
 	// LocalAddress is this node's own IPv4 address on Interface.
 	LocalAddress netip.Addr
 	// LocalAddress6 is this node's own IPv6 address on Interface: the

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/rail-lb/rail/internal/pow2"
+	"github.com/rail-lb/rail/rings"
 )
 
 // parser walks the yaml.Node tree and collects problems.
@@ -145,19 +146,19 @@ func (p *parser) parse(data []byte) *Config {
 	}
 	if n := f["xdp_mode"]; n != nil {
 		if s, ok := p.enum(n, "xdp_mode", "auto", "native", "generic"); ok {
-			c.XDPMode = s
+			c.XDPMode, _ = rings.ParseXDPMode(s) // one of its spellings
 		}
 	}
 	if n := f["zero_copy"]; n != nil {
 		if b := deref(n); b.Kind == yaml.ScalarNode && b.ShortTag() == "!!bool" {
 			// "zero_copy: true" means what it says.
 			if v, _ := strconv.ParseBool(strings.ToLower(b.Value)); v {
-				c.ZeroCopy = "on"
+				c.ZeroCopy = rings.ZeroCopyOn
 			} else {
-				c.ZeroCopy = "off"
+				c.ZeroCopy = rings.ZeroCopyOff
 			}
 		} else if s, ok := p.enum(n, "zero_copy", "auto", "on", "off"); ok {
-			c.ZeroCopy = s
+			c.ZeroCopy, _ = rings.ParseZeroCopy(s) // one of its spellings
 		}
 	}
 	if n := f["local_address"]; n != nil {

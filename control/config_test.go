@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rail-lb/rail/rings"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/example.yaml and the *.golden files")
@@ -273,8 +275,8 @@ func TestExample(t *testing.T) {
 	a := netip.MustParseAddr
 	want := &Config{
 		Interface:      "eth1",
-		XDPMode:        "auto",
-		ZeroCopy:       "auto",
+		XDPMode:        rings.XDPAuto,
+		ZeroCopy:       rings.ZeroCopyAuto,
 		LocalAddress:   a("10.0.0.2"),
 		NextHop:        NextHopIngress,
 		HashSeed:       0,
@@ -345,8 +347,8 @@ func TestFullConfig(t *testing.T) {
 	if !reflect.DeepEqual(c.Queues, []int{0, 1}) || !reflect.DeepEqual(c.CPUs, []int{4, 6}) {
 		t.Errorf("queues %v cpus %v", c.Queues, c.CPUs)
 	}
-	if c.XDPMode != "native" || c.ZeroCopy != "on" {
-		t.Errorf("xdp_mode %q zero_copy %q", c.XDPMode, c.ZeroCopy)
+	if c.XDPMode != rings.XDPNative || c.ZeroCopy != rings.ZeroCopyOn {
+		t.Errorf("xdp_mode %v zero_copy %v", c.XDPMode, c.ZeroCopy)
 	}
 	if c.NextHop != NextHopMAC || c.NextHopMAC != [6]byte{0x02, 0, 0x5e, 0x10, 0, 1} {
 		t.Errorf("next hop %v %x", c.NextHop, c.NextHopMAC)
@@ -398,7 +400,7 @@ func TestFullConfig(t *testing.T) {
 }
 
 func TestZeroCopyBool(t *testing.T) {
-	for in, want := range map[string]string{"true": "on", "false": "off", "on": "on", "off": "off", "auto": "auto"} {
+	for in, want := range map[string]rings.ZeroCopy{"true": rings.ZeroCopyOn, "false": rings.ZeroCopyOff, "on": rings.ZeroCopyOn, "off": rings.ZeroCopyOff, "auto": rings.ZeroCopyAuto} {
 		c, probs := Parse([]byte(head+"zero_copy: "+in+"\nservices: []\n"), "")
 		if c == nil || c.ZeroCopy != want {
 			t.Errorf("zero_copy: %s gave %v %v, want %s", in, c, probs, want)
@@ -411,7 +413,7 @@ func TestDefaults(t *testing.T) {
 	if c == nil {
 		t.Fatal("svc is invalid")
 	}
-	if c.Queues != nil || c.CPUs != nil || c.XDPMode != "auto" || c.ZeroCopy != "auto" || c.NextHop != NextHopIngress ||
+	if c.Queues != nil || c.CPUs != nil || c.XDPMode != rings.XDPAuto || c.ZeroCopy != rings.ZeroCopyAuto || c.NextHop != NextHopIngress ||
 		c.MetricsAddress != DefaultMetricsAddress || c.Conntrack.EntriesPerCore != 1048576 ||
 		c.Conntrack.TCPTimeout != time.Hour || c.Conntrack.UDPTimeout != 30*time.Second {
 		t.Errorf("defaults: %+v", c)

@@ -122,14 +122,6 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	if err != nil {
 		return fmt.Errorf("cpus: %w", err)
 	}
-	zc, err := rings.ParseZeroCopy(cfg.ZeroCopy)
-	if err != nil {
-		return err
-	}
-	xdpMode, err := rings.ParseXDPMode(cfg.XDPMode)
-	if err != nil {
-		return err
-	}
 
 	soft, hard := raiseNoFile()
 	need := fdBudget(cfg, len(plan))
@@ -162,7 +154,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		}
 	})
 	opts := rings.DefaultOpts()
-	opts.ZeroCopy = zc
+	opts.ZeroCopy = cfg.ZeroCopy
 	opts.BusyPoll = cfg.BusyPoll
 	for _, a := range plan {
 		q, err := n.openQueue(ifi.Index, a, opts, cfg.Conntrack, idle)
@@ -172,7 +164,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		n.queues = append(n.queues, q)
 		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy())
 	}
-	mode, err := n.steer.Attach(ifi.Index, xdpMode)
+	mode, err := n.steer.Attach(ifi.Index, cfg.XDPMode)
 	if err != nil {
 		return err
 	}
