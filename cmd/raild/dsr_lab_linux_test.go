@@ -46,26 +46,11 @@ type dsrLab struct {
 
 func dsrLabUp(t *testing.T) *dsrLab {
 	t.Helper()
-	privtest.Require(t, "ip", "ethtool", "nginx", "curl", "wrk", "mount")
-	script, err := filepath.Abs("../../tools/dsr-lab.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &dsrLab{dir: t.TempDir(), script: script, top: t, ports: map[int]portUse{}}
-	down := func() { exec.Command(script, "down", "--prefix", dsrPrefix, "--dir", l.dir).Run() }
-	down()
-	t.Cleanup(down)
+	privtest.Require(t, "nginx", "curl", "wrk")
 	// /slow/ is paced by nginx itself (limit_rate): a download that lasts
 	// about 4.8 s on the wire. A client-side limit (curl --limit-rate) would
 	// not do: the whole file fits in the socket buffers within a second.
-	sh(t, script, "up", "--prefix", dsrPrefix, "--backends", "4", "--raild", raildBinary(t), "--dir", l.dir, "--slow-rate", "1m")
-
-	// startRaild and friends work on lbNS/lbIf: point them at this lab.
-	oldNS, oldIf := lbNS, lbIf
-	lbNS, lbIf = dsrPrefix+"lb", "lb0"
-	t.Cleanup(func() { lbNS, lbIf = oldNS, oldIf })
-
-	l.sock = filepath.Join(l.dir, "raild.sock")
+	l := dsrLabNet(t, "--backends", "4", "--slow-rate", "1m")
 	var b strings.Builder
 	fmt.Fprintf(&b, "interface: lb0\nlocal_address: 10.0.0.2\nnext_hop: ingress\nmetrics_address: %s\n", dsrMetrics)
 	fmt.Fprintf(&b, "api:\n  socket: %s\nconntrack:\n  entries_per_core: 65536\n", l.sock)
@@ -80,6 +65,30 @@ func dsrLabUp(t *testing.T) *dsrLab {
 		t.Fatal(err)
 	}
 	l.start(t)
+	return l
+}
+
+// dsrLabNet builds the lab's network (tools/dsr-lab.sh up with args, torn
+// down when t ends) and points startRaild at its node; raild is not
+// started.
+func dsrLabNet(t *testing.T, args ...string) *dsrLab {
+	t.Helper()
+	privtest.Require(t, "ip", "ethtool", "mount")
+	script, err := filepath.Abs("../../tools/dsr-lab.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &dsrLab{dir: t.TempDir(), script: script, top: t, ports: map[int]portUse{}}
+	down := func() { exec.Command(script, "down", "--prefix", dsrPrefix, "--dir", l.dir).Run() }
+	down()
+	t.Cleanup(down)
+	sh(t, append([]string{script, "up", "--prefix", dsrPrefix, "--raild", raildBinary(t), "--dir", l.dir}, args...)...)
+
+	// startRaild and friends work on lbNS/lbIf: point them at this lab.
+	oldNS, oldIf := lbNS, lbIf
+	lbNS, lbIf = dsrPrefix+"lb", "lb0"
+	t.Cleanup(func() { lbNS, lbIf = oldNS, oldIf })
+	l.sock = filepath.Join(l.dir, "raild.sock")
 	return l
 }
 
