@@ -34,7 +34,7 @@ func TestConfigBusyPoll(t *testing.T) {
 	}
 	a, _ := Parse([]byte(base+"busy_poll: true\n"), "a.yaml")
 	b, _ := Parse([]byte(base+"busy_poll: false\n"), "b.yaml")
-	if got := restartKeys(a, b); len(got) != 1 || got[0] != "busy_poll" {
+	if got, _ := restartKeys(a, b); len(got) != 1 || got[0] != "busy_poll" {
 		t.Errorf("restartKeys = %v, want [busy_poll]", got)
 	}
 }

@@ -86,10 +86,10 @@ func TestMemoryProblems(t *testing.T) {
 func TestMemoryRestart(t *testing.T) {
 	a, _ := Parse([]byte(svc), "t.yaml")
 	b, _ := Parse([]byte(svc+"memory: {policy: limit}\n"), "t.yaml")
-	if got := restartKeys(a, b); len(got) != 1 || got[0] != "memory" {
+	if got, _ := restartKeys(a, b); len(got) != 1 || got[0] != "memory" {
 		t.Errorf("restartKeys = %v, want [memory]", got)
 	}
-	if got := restartKeys(a, a); len(got) != 0 {
+	if got, _ := restartKeys(a, a); len(got) != 0 {
 		t.Errorf("restartKeys of the same config = %v", got)
 	}
 }

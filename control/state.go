@@ -419,18 +419,8 @@ func (s *State) Reload() (ReloadResult, error) {
 		s.log.Error("reload: invalid configuration, nothing changed", "file", s.file, "problems", strings.Join(msgs, "; "))
 		return res, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(msgs, "; "))
 	}
-	res.Restart = restartKeys(s.cfg, cfg)
-	// Keys that need a restart keep their running values.
-	keep := *cfg
-	keep.Interface, keep.Queues, keep.CPUs = s.cfg.Interface, s.cfg.Queues, s.cfg.CPUs
-	keep.XDPMode, keep.ZeroCopy, keep.MetricsAddress = s.cfg.XDPMode, s.cfg.ZeroCopy, s.cfg.MetricsAddress
-	keep.Conntrack, keep.API, keep.HTTP, keep.MTU = s.cfg.Conntrack, s.cfg.API, s.cfg.HTTP, s.cfg.MTU
-	keep.BGP = s.cfg.BGP
-	keep.Memory = s.cfg.Memory
-	keep.BusyPoll = s.cfg.BusyPoll
-	if (cfg.NextHop == NextHopKernel) != (s.cfg.NextHop == NextHopKernel) {
-		keep.NextHop, keep.NextHopMAC = s.cfg.NextHop, s.cfg.NextHopMAC
-	}
+	var keep Config
+	res.Restart, keep = restartKeys(s.cfg, cfg)
 	svcs := keepOrder(s.svcs, cloneServices(cfg.Services))
 	if err := s.apply(&keep, svcs); err != nil {
 		s.reloads[reloadFailed].Add(1)
@@ -473,31 +463,39 @@ func (s *State) Reload() (ReloadResult, error) {
 	return res, nil
 }
 
-// restartKeys names the keys that differ between a and b and are read
-// only at start.
-func restartKeys(a, b *Config) []string {
-	var out []string
-	add := func(changed bool, key string) {
+// restartKeys names the keys that differ between the running
+// configuration and next and are read only at start, and returns next
+// with those keys at their running values: what a reload applies. MTU is
+// not a key (raild run takes it from the interface) and keeps its running
+// value too.
+func restartKeys(running, next *Config) ([]string, Config) {
+	var keys []string
+	keep := *next
+	hold := func(changed bool, key string, restore func(k *Config)) {
 		if changed {
-			out = append(out, key)
+			keys = append(keys, key)
+			restore(&keep)
 		}
 	}
-	add(a.Interface != b.Interface, "interface")
-	add(!slices.Equal(a.Queues, b.Queues), "queues")
-	add(!slices.Equal(a.CPUs, b.CPUs), "cpus")
-	add(a.XDPMode != b.XDPMode, "xdp_mode")
-	add(a.ZeroCopy != b.ZeroCopy, "zero_copy")
-	add(a.MetricsAddress != b.MetricsAddress, "metrics_address")
-	add(a.Conntrack != b.Conntrack, "conntrack")
-	add(a.API != b.API, "api")
-	add(a.HTTP != b.HTTP, "http")
-	add(!reflect.DeepEqual(a.BGP, b.BGP), "bgp")
-	add(a.Memory != b.Memory, "memory")
-	add(a.BusyPoll != b.BusyPoll, "busy_poll")
+	r := running
+	hold(r.Interface != next.Interface, "interface", func(k *Config) { k.Interface = r.Interface })
+	hold(!slices.Equal(r.Queues, next.Queues), "queues", func(k *Config) { k.Queues = r.Queues })
+	hold(!slices.Equal(r.CPUs, next.CPUs), "cpus", func(k *Config) { k.CPUs = r.CPUs })
+	hold(r.XDPMode != next.XDPMode, "xdp_mode", func(k *Config) { k.XDPMode = r.XDPMode })
+	hold(r.ZeroCopy != next.ZeroCopy, "zero_copy", func(k *Config) { k.ZeroCopy = r.ZeroCopy })
+	hold(r.MetricsAddress != next.MetricsAddress, "metrics_address", func(k *Config) { k.MetricsAddress = r.MetricsAddress })
+	hold(r.Conntrack != next.Conntrack, "conntrack", func(k *Config) { k.Conntrack = r.Conntrack })
+	hold(r.API != next.API, "api", func(k *Config) { k.API = r.API })
+	hold(r.HTTP != next.HTTP, "http", func(k *Config) { k.HTTP = r.HTTP })
+	hold(!reflect.DeepEqual(r.BGP, next.BGP), "bgp", func(k *Config) { k.BGP = r.BGP })
+	hold(r.Memory != next.Memory, "memory", func(k *Config) { k.Memory = r.Memory })
+	hold(r.BusyPoll != next.BusyPoll, "busy_poll", func(k *Config) { k.BusyPoll = r.BusyPoll })
 	// The neighbour resolver runs only when raild starts with next_hop:
 	// kernel, so switching into or out of it takes a restart.
-	add((a.NextHop == NextHopKernel) != (b.NextHop == NextHopKernel), "next_hop")
-	return out
+	hold((r.NextHop == NextHopKernel) != (next.NextHop == NextHopKernel), "next_hop",
+		func(k *Config) { k.NextHop, k.NextHopMAC = r.NextHop, r.NextHopMAC })
+	keep.MTU = r.MTU
+	return keys, keep
 }
 
 // keepOrder orders each service's backends in next as they were in prev

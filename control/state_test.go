@@ -112,3 +112,56 @@ func TestMetricsSeriesUnique(t *testing.T) {
 		t.Fatalf("only %d series:\n%s", len(seen), b.String())
 	}
 }
+
+// TestRestartKeysHold: each key read only at start is reported when a
+// reload changes it and keeps its running value in what the reload
+// applies, while the rest of the file (the services, hash_seed) is
+// applied; MTU, which is no key, keeps its running value.
+func TestRestartKeysHold(t *testing.T) {
+	base := strings.Replace(svc, head, head+"hash_seed: 7\n", 1)
+	running, probs := Parse([]byte(base), "t.yaml")
+	if running == nil {
+		t.Fatal(probs)
+	}
+	running.MTU = 1500
+	edits := map[string]string{
+		"interface":       "interface: eth9\n",
+		"queues":          "queues: [1]\n",
+		"cpus":            "queues: [0]\ncpus: [1]\n",
+		"xdp_mode":        "xdp_mode: generic\n",
+		"zero_copy":       "zero_copy: off\n",
+		"metrics_address": "metrics_address: 127.0.0.1:9999\n",
+		"conntrack":       "conntrack: {entries_per_core: 4096}\n",
+		"api":             "api: {socket: /tmp/other.sock}\n",
+		"http":            "http: {max_connections: 7}\n",
+		"bgp":             "bgp: {asn: 65010}\n",
+		"memory":          "memory: {policy: limit}\n",
+		"busy_poll":       "busy_poll: false\n",
+		"next_hop":        "next_hop: kernel\n",
+	}
+	for key, edit := range edits {
+		file := strings.Replace(base, "hash_seed: 7\n", "hash_seed: 8\n", 1) + edit
+		file = strings.Replace(file, "port: 80\n", "port: 81\n", 1)
+		next, probs := Parse([]byte(file), "t.yaml")
+		if next == nil {
+			t.Fatalf("%s: %v", key, probs)
+		}
+		want := []string{key}
+		if key == "cpus" {
+			want = []string{"queues", "cpus"}
+		}
+		keys, keep := restartKeys(running, next)
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s: restart keys %v, want %v", key, keys, want)
+		}
+		if again, _ := restartKeys(running, &keep); len(again) != 0 {
+			t.Errorf("%s: what the reload applies still differs from the running file in %v", key, again)
+		}
+		if keep.HashSeed != 8 || keep.Services[0].Port != 81 || keep.MTU != 1500 {
+			t.Errorf("%s: applied hash_seed %d, port %d, MTU %d; want 8, 81, 1500", key, keep.HashSeed, keep.Services[0].Port, keep.MTU)
+		}
+	}
+	if keys, _ := restartKeys(running, running); len(keys) != 0 {
+		t.Errorf("the running file against itself: %v", keys)
+	}
+}
