@@ -57,6 +57,9 @@ type Workload struct {
 	// IPv6 backend's outer header is 20 bytes longer), so each turn copies
 	// the 38 bytes of ingress headers back instead of one address.
 	full bool
+	// freshPorts: each turn of a frame comes from the next source port, a
+	// tuple the connection table does not have (NewQUICWorkload).
+	freshPorts bool
 }
 
 // BenchConfig6 is BenchConfig with an IPv6 VIP and IPv6 backends.
@@ -150,6 +153,10 @@ func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets
 			copy(p.Buf[Headroom:Headroom+38], wl.frames[j])
 		} else {
 			binary.BigEndian.PutUint32(p.Buf[Headroom+30:], local)
+		}
+		if wl.freshPorts {
+			sp := p.Buf[Headroom+58:]
+			binary.BigEndian.PutUint16(sp, binary.BigEndian.Uint16(sp)+1)
 		}
 		p.Off, p.Len = Headroom, len(wl.frames[j])
 		if w.Process(p).Verdict == pipeline.Tx {

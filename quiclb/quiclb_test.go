@@ -226,3 +226,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode: one decode per algorithm (railbench pipeline --quic
+// measures it inside Process).
+func BenchmarkDecode(b *testing.B) {
+	for _, v := range vectors[:4] {
+		k := v.codec(b)
+		cid := unhex(b, v.cid)
+		s := new(Scratch)
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				k.Decode(cid, s)
+			}
+		})
+	}
+}

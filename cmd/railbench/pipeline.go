@@ -37,9 +37,20 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	pool := fs.Int("pool", 4096, "frames in the pool (--layout nic): raild's UMEM")
 	zipf := fs.Float64("zipf", 0, "Zipf exponent of the flows' popularity (> 1; 0: uniform) (--layout nic)")
 	staged := fs.Bool("staged", true, "process each batch in two stages, connection-table buckets touched first (ProcessBatch) (--layout nic)")
+	quicMode := fs.String("quic", "", "QUIC short-header packets to a UDP service on port 443: udp (no QUIC-LB option), plaintext, single-pass or four-pass (QUIC-LB, routed by connection ID); --payload is then the QUIC packet (default 1200)")
+	quicNew := fs.Bool("quic-new-tuples", true, "with --quic: each packet from a new source port, a tuple the connection table lacks, so QUIC-LB decodes every one (a client that moved); false: the tuples repeat and the table answers")
 	sweep := fs.String("flows-sweep", "", "comma-separated flow counts (e.g. 1k,10k,100k,1M,4M): ns/packet for each and the ratio to the first, in one run (--layout nic)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *quicMode != "" {
+		qp := 1200
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "payload" {
+				qp = *payload
+			}
+		})
+		return runQUICBench(stdout, stderr, *quicMode, *quicNew, *packets, *flows, *backends, qp, *batch, *entries)
 	}
 	if *layout != "nic" && *layout != "per-flow" {
 		return fail(stderr, "--layout %q: use nic or per-flow", *layout)
@@ -175,5 +186,43 @@ func runNICSweep(stdout, stderr io.Writer, counts []int, packets, pool, payload,
 		}
 		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx\n", flows, r.PacketsPerSecond(), ns, ns/first)
 	}
+	return 0
+}
+
+// runQUICBench is railbench pipeline --quic: the per-flow layout over QUIC
+// short-header packets (bench.NewQUICWorkload), warmed up like the TCP runs.
+func runQUICBench(stdout, stderr io.Writer, mode string, fresh bool, packets, flows, backends, payload, batch int, entries uint) int {
+	if packets <= 0 || batch <= 0 || backends <= 0 || backends > 1000 || payload > 1400 {
+		return fail(stderr, "--packets and --batch must be positive, --backends 1…1000, --payload at most 1400")
+	}
+	cfg, err := bench.QUICBenchConfig(backends, mode)
+	if err != nil {
+		return fail(stderr, "%v", err)
+	}
+	snap, err := pipeline.NewSnapshot(cfg)
+	if err != nil {
+		return fail(stderr, "%v", err)
+	}
+	ct, err := pipeline.NewConntrack(uint32(entries), time.Hour, 30*time.Second)
+	if err != nil {
+		return fail(stderr, "%v", err)
+	}
+	wl, err := bench.NewQUICWorkload(flows, payload, backends, mode, fresh)
+	if err != nil {
+		return fail(stderr, "%v", err)
+	}
+	w := pipeline.NewWorker(ct)
+	bench.WarmUp(w, snap, wl)
+	r := bench.RunPipeline(w, snap, wl, packets, batch)
+	if r.Tx != uint64(r.Packets) {
+		return fail(stderr, "only %d of %d packets were forwarded", r.Tx, r.Packets)
+	}
+	st := w.Stats()
+	fmt.Fprintf(stdout, "packets:   %d QUIC short-header (%s, new tuples %v) over %d flows, %d backends, %d-byte frames\n",
+		r.Packets, mode, fresh, r.Flows, backends, bench.QUICFrameLen(payload))
+	fmt.Fprintf(stdout, "routed by connection ID: %d, by the 5-tuple: %d (warm-up included)\n", st.QUICRouted.Load(), st.QUICFallback.Load())
+	fmt.Fprintf(stdout, "elapsed:   %v\n", r.Elapsed.Round(time.Microsecond))
+	fmt.Fprintf(stdout, "rate:      %.0f packets/s\n", r.PacketsPerSecond())
+	fmt.Fprintf(stdout, "per packet: %.1f ns\n", r.NsPerPacket())
 	return 0
 }
