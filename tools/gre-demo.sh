@@ -135,7 +135,7 @@ install_missing
 # --- cleanup -----------------------------------------------------------------
 
 work=$(mktemp -d /tmp/rail-demo.XXXXXX)
-raild_pid="" tcpdump_pid="" ping_pid=""
+raild_pid="" tcpdump_pid="" ping_pid="" trafgen_pid=""
 
 stop_pid() { # stop_pid PID SIGNAL: signal it, wait up to 5 s, then SIGKILL
 	local pid=$1 sig=$2 i
@@ -152,6 +152,7 @@ stop_pid() { # stop_pid PID SIGNAL: signal it, wait up to 5 s, then SIGKILL
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	stop_pid "$trafgen_pid" INT
 	stop_pid "$ping_pid" INT
 	stop_pid "$tcpdump_pid" INT
 	stop_pid "$raild_pid" TERM
@@ -231,8 +232,15 @@ if [[ ,$worker_cpus, == *,0,* ]] && (($(nproc) > 1)); then
 fi
 t0=$(date +%s.%N)
 rc=0
+# In the background, waited for: timeout runs trafgen in a process group
+# of its own, which a Ctrl-C does not reach, and bash runs the INT trap
+# only once a foreground command ends; `wait` returns at once instead, and
+# the cleanup stops trafgen (timeout passes the SIGINT on).
 timeout -s INT "$duration" ip netns exec "$gen_ns" trafgen --dev gen0 --conf "$work/gre.cfg" \
-	--cpus 1 --notouch-irq >"$work/trafgen.out" 2>&1 || rc=$?
+	--cpus 1 --notouch-irq >"$work/trafgen.out" 2>&1 &
+trafgen_pid=$!
+wait "$trafgen_pid" || rc=$?
+trafgen_pid=""
 t1=$(date +%s.%N)
 # timeout's SIGINT makes trafgen print its totals and exit 124 (via
 # timeout); an EAGAIN while it flushes its TX_RING at that moment makes it
