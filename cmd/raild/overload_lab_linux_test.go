@@ -383,6 +383,8 @@ func TestLabOverload(t *testing.T) {
 	}
 	// The kernel's view: lb0 rx_dropped is the veth's ring plus the
 	// redirects into raild's socket that failed.
+	t.Logf("the kernel's view: lb0 rx_dropped +%d (veth ring and raild's socket), lb0 tx_packets +%d; after raild: the sink received %d, gen0 rx_dropped +%d, lb0 tx_dropped +%d",
+		c1.lbRxDropped-c0.lbRxDropped, c1.lbTx-c0.lbTx, steadyRep.Received+steadyRep.Foreign, c1.genRxDropped-c0.genRxDropped, c1.lbTxDropped-c0.lbTxDropped)
 	if got, want := c1.lbRxDropped-c0.lbRxDropped, vethRing+xskFull+xskDropped; got != want {
 		t.Errorf("lb0 rx_dropped grew by %d, the veth ring and raild's socket account for %d", got, want)
 	}
