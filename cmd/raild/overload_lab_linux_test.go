@@ -368,9 +368,9 @@ func TestLabOverload(t *testing.T) {
 		offered, forwarded, vethRing, xskFull, xskDropped, verdicts, counted, int64(offered)-int64(counted))
 	if verdicts > 0 {
 		var by []string
-		for k, v := range m1 {
-			if (strings.HasPrefix(k, "rail_drop_packets_total{") || strings.HasPrefix(k, "rail_pass_packets_total{")) && v != m0[k] {
-				by = append(by, fmt.Sprintf("%s %v", k, v-m0[k]))
+		for k, n := range m1 {
+			if (strings.HasPrefix(k, "rail_drop_packets_total{") || strings.HasPrefix(k, "rail_pass_packets_total{")) && n != m0[k] {
+				by = append(by, fmt.Sprintf("%s %v", k, n-m0[k]))
 			}
 		}
 		t.Logf("verdicts: %s", strings.Join(by, ", "))
@@ -403,7 +403,7 @@ func TestLabOverload(t *testing.T) {
 			100*float64(xskFull+xskDropped)/float64(max(offered-forwarded, 1)))
 	}
 
-	// Rates by phase, from the 100 ms samples.
+	// Rates by phase, from the 50 ms samples.
 	mu.Lock()
 	ss := append([]linkCounts(nil), samples...)
 	rs := append([]rssSample(nil), rss...)
@@ -484,7 +484,9 @@ func TestLabOverload(t *testing.T) {
 	if ovOff < 1.3*capacity || ovLost < 0.1*ovOff {
 		t.Errorf("no overload: %.0f pps offered (%.2f× the capacity of %.0f pps), %.0f pps lost before raild", ovOff, ovOff/capacity, capacity, ovLost)
 	}
-	if postLost > 0.05*postOff {
+	// And it stays recovered: the steady stream loses no more than before
+	// the overload (twice that, or 5 %, for the machine's noise).
+	if postLost > max(0.05*postOff, 2*preLost) {
 		t.Errorf("after recovering raild still lost %.0f of %.0f pps offered", postLost, postOff)
 	}
 
