@@ -43,8 +43,8 @@ func runCompare(args []string, stdout, stderr io.Writer) int {
 	rows := fs.String("rows", "raild,raild-nobp,asavie/xdp,xdp_tx,kernel,loopback", "forwarders to measure, in order (raild: busy_poll: true, the default; raild-nobp: busy_poll: false; loopback: every frame bounced straight back, the lab's ceiling)")
 	common := fs.Float64("common-rate", 20000, "offered pps at which every row's CPU per packet is also measured (0: skip)")
 	raildArgs := fs.String("raild-args", "--idle-spins 64 --idle-wait 1ms", "extra arguments for raild run (space-separated)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if os.Geteuid() != 0 {
 		return fail(stderr, "compare needs root (network namespaces, XDP)")

@@ -30,8 +30,8 @@ func runFragments(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	datagrams := fs.Int("datagrams", 100000, "fragmented datagrams")
 	backends := fs.Int("backends", 10, "backends behind the VIP")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *datagrams <= 0 || *backends <= 0 || *backends > 1000 {
 		return fail(stderr, "--datagrams must be positive and --backends 1…1000")

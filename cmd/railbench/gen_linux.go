@@ -62,8 +62,8 @@ func runTraffic(name string, args []string, stdout, stderr io.Writer) int {
 		port = fs.Uint("port", 80, "inner TCP destination port")
 		sink = fs.Bool("sink", true, "also count what comes back on --dev (one process, like TRex in loopback)")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	ifi, err := net.InterfaceByName(*dev)
 	if err != nil {

@@ -40,8 +40,8 @@ func runMaglev(args []string, stdout, stderr io.Writer) int {
 	buildN := fs.String("build-n", "100,1000", "build time: comma-separated N (timed at every M)")
 	repeats := fs.Int("build-repeats", 21, "build time: builds per (N, M); the median is reported")
 	out := fs.String("out", "", "directory for the CSV files and PNG plots (created; empty = summary only)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(stderr, "maglev: unexpected argument %q", fs.Arg(0))

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+
+	"github.com/rail-lb/rail/internal/flaghelp"
 )
 
 // command is one railbench subcommand; each lives in its own file and
@@ -49,6 +53,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return c.run(args[1:], stdout, stderr)
+}
+
+// parseFlags parses a subcommand's flags. When ok is false the command
+// stops with code: 0 after --help (the flags listed on stdout as they are
+// typed, --name VALUE), 2 after a usage error (one line on stderr that
+// starts with the command).
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		flaghelp.Print(stdout, fs.Name()+" [flags]", fs)
+		return 0, false
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v (%s --help lists the flags)\n", fs.Name(), err, fs.Name())
+		return 2, false
+	}
+	return 0, true
 }
 
 func fail(w io.Writer, format string, a ...any) int {

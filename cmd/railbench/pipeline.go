@@ -40,8 +40,8 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	quicMode := fs.String("quic", "", "QUIC short-header packets to a UDP service on port 443: udp (no QUIC-LB option), plaintext, single-pass or four-pass (QUIC-LB, routed by connection ID); --payload is then the QUIC packet (default 1200)")
 	quicNew := fs.Bool("quic-new-tuples", true, "with --quic: each packet from a new source port, a tuple the connection table lacks, so QUIC-LB decodes every one (a client that moved); false: the tuples repeat and the table answers")
 	sweep := fs.String("flows-sweep", "", "comma-separated flow counts (e.g. 1k,10k,100k,1M,4M): ns/packet for each and the ratio to the first, in one run (--layout nic)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if *quicMode != "" {
 		qp := 1200

@@ -27,8 +27,8 @@ func runXDPFwd(args []string, stdout, stderr io.Writer) int {
 	backend := fs.String("backend", "10.1.0.11", "the one backend every frame goes to")
 	pass := fs.Bool("pass", false, "attach the XDP_PASS program instead (the kernel forwards)")
 	bounce := fs.Bool("bounce", false, "attach the bounce program instead (every IPv4 frame back with XDP_TX: the lab's ceiling)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	l, err1 := netip.ParseAddr(*local)
 	b, err2 := netip.ParseAddr(*backend)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rail-lb/rail/control"
+	"github.com/rail-lb/rail/internal/flaghelp"
 	"github.com/rail-lb/rail/pipeline"
 	"github.com/rail-lb/rail/pipeline/replay"
 )
@@ -137,35 +138,7 @@ func flags(name string, args []string, stderr io.Writer, def func(*flag.FlagSet)
 
 // printHelp lists a command's flags as they are typed: --name VALUE.
 func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "usage: raild %s %s\n\nflags:\n", name, commands[name].usage)
-	fs.VisitAll(func(f *flag.Flag) {
-		arg, text := flag.UnquoteUsage(f)
-		if arg != "" {
-			arg = " " + placeholder(f.Name, arg)
-		}
-		switch f.DefValue {
-		case "", "0", "false", "0s", "[]":
-		default:
-			text += fmt.Sprintf(" (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, "  --%s%s\n        %s\n", f.Name, arg, text)
-	})
-}
-
-// placeholder names a flag's value for printHelp: the word a usage string
-// marks with backquotes, else a short name for its type.
-func placeholder(flagName, arg string) string {
-	switch {
-	case flagName == "config":
-		return "FILE"
-	case arg == "int" || arg == "uint":
-		return "N"
-	case arg == "duration":
-		return "D"
-	case arg == "string" || arg == "value":
-		return "VALUE"
-	}
-	return arg
+	flaghelp.Print(w, "raild "+name+" "+commands[name].usage, fs)
 }
 
 // count writes n and a noun, plural unless n is 1: "1 service", "2 backends".
