@@ -41,12 +41,60 @@ type cli struct {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	root := newRoot(stdout, stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	markUsage(root)
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "railctl: %v\n", err)
+		if errors.As(err, new(usageError)) {
+			return 2
+		}
 		return 1
 	}
 	return 0
+}
+
+// usageError is a mistake on the command line (an unknown command or
+// flag, a missing or extra argument, a value that does not parse):
+// railctl exits 2 for it, and 1 for everything else (raild unreachable,
+// the API refused).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// markUsage makes every argument-count error under cmd a usageError, and
+// gives each command that only groups others (railctl, railctl backend)
+// a usage error for a missing or unknown subcommand, where cobra would
+// print the help and exit 0.
+func markUsage(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	if !cmd.Runnable() && cmd.HasSubCommands() {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			path := c.CommandPath()
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("%s needs a command (%s --help lists them)", path, path)}
+			}
+			hint := ""
+			if c.SuggestionsMinimumDistance <= 0 {
+				c.SuggestionsMinimumDistance = 2 // cobra's default, set only where it suggests itself
+			}
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = fmt.Sprintf(": did you mean %s?", strings.Join(s, " or "))
+			}
+			return usageError{fmt.Errorf("unknown command %q for %q%s (%s --help lists the commands)", args[0], path, hint, path)}
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		markUsage(sub)
+	}
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -58,7 +106,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			if c.output != "text" && c.output != "json" {
-				return fmt.Errorf("--output %q: use text or json", c.output)
+				return usageError{fmt.Errorf("--output %q: use text or json", c.output)}
 			}
 			return nil
 		},
@@ -123,7 +171,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		RunE: func(_ *cobra.Command, a []string) error {
 			w, err := strconv.ParseUint(a[2], 10, 32)
 			if err != nil {
-				return fmt.Errorf("weight %q: a whole number from 0 to 4294967295", a[2])
+				return usageError{fmt.Errorf("weight %q: a whole number from 0 to 4294967295", a[2])}
 			}
 			return c.setWeight(a[0], a[1], uint32(w))
 		},
@@ -216,7 +264,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if interval <= 0 {
-				return fmt.Errorf("--interval %v: must be positive", interval)
+				return usageError{fmt.Errorf("--interval %v: must be positive", interval)}
 			}
 			if !watch {
 				count = 1

@@ -74,10 +74,18 @@ func TestCommands(t *testing.T) {
 		{[]string{"reload"}, 0, "replaced by the file: set the weight of backend 10.1.0.11", ""},
 		{[]string{"backend", "add", "web", "10.1.0.11"}, 1, "", "railctl: service \"web\" already has backend 10.1.0.11"},
 		{[]string{"backend", "add", "nope", "10.1.0.14"}, 1, "", "railctl: no service \"nope\""},
-		{[]string{"backend", "weight", "web", "10.1.0.11", "lots"}, 1, "", "weight \"lots\": a whole number"},
-		{[]string{"backend", "add", "web"}, 1, "", "accepts 2 arg(s)"},
-		{[]string{"services", "--output", "yaml"}, 1, "", "--output \"yaml\""},
-		{[]string{"frobnicate"}, 1, "", "unknown command"},
+		{[]string{"backend", "weight", "web", "10.1.0.11", "lots"}, 2, "", "weight \"lots\": a whole number"},
+		{[]string{"backend", "add", "web"}, 2, "", "accepts 2 arg(s)"},
+		{[]string{"services", "--output", "yaml"}, 2, "", "--output \"yaml\""},
+		{[]string{"frobnicate"}, 2, "", "unknown command"},
+		{[]string{"servics"}, 2, "", "did you mean services?"},
+		{[]string{}, 2, "", "railctl needs a command"},
+		{[]string{"backend"}, 2, "", "railctl backend needs a command"},
+		{[]string{"backend", "frob", "web"}, 2, "", `unknown command "frob" for "railctl backend"`},
+		{[]string{"services", "extra"}, 2, "", "unknown command"},
+		{[]string{"services", "--bogus"}, 2, "", "unknown flag: --bogus"},
+		{[]string{"stats", "--interval", "0s"}, 2, "", "--interval 0s: must be positive"},
+		{[]string{"--help"}, 0, "Usage:", ""},
 	} {
 		code, out, errText := railctl(t, sock, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errText, tc.errText) {
@@ -112,7 +120,7 @@ func TestTrace(t *testing.T) {
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "tcp"}, 0, "no service: the packet is passed to the kernel", ""},
 		{[]string{"trace", "x", "192.0.2.10:80", "tcp"}, 1, "", `railctl: src: "x" is not IP:PORT`},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "icmp"}, 1, "", `proto: "icmp" is not tcp or udp`},
-		{[]string{"trace", "198.51.100.7:40000"}, 1, "", "accepts 3 arg(s)"},
+		{[]string{"trace", "198.51.100.7:40000"}, 2, "", "accepts 3 arg(s)"},
 	} {
 		code, out, errText := railctl(t, sock, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errText, tc.errText) {
