@@ -137,7 +137,12 @@ func (a *APIServer) Handler() http.Handler {
 			a.fail(w, err)
 			return
 		}
-		a.reply(w, http.StatusOK, a.State.Trace(src, dst, proto))
+		dcid, err := ParseDCID(q.Get("dcid"))
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		a.reply(w, http.StatusOK, a.State.Trace(src, dst, proto, dcid))
 	})
 	mux.HandleFunc("GET /v1/capture", a.serveCapture)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -36,8 +37,44 @@ type TraceView struct {
 	// SYN is the verdict for a TCP SYN or a new flow (Maglev's pick).
 	SYN TraceVerdict `json:"syn"`
 	// Mid is the verdict for a mid-connection packet: the entry's backend
-	// when there is one and it is usable, else Maglev's pick.
+	// when there is one and it is usable, else Maglev's pick (or, with a
+	// routed QUIC connection ID, its backend).
 	Mid TraceVerdict `json:"mid_connection"`
+	// QUIC is what QUIC-LB makes of the connection ID the trace was asked
+	// about (dcid=HEX); nil when none was given. With a routed ID, SYN is
+	// the verdict for a packet with it on a tuple no entry has (a new
+	// connection's Handshake, or a client that moved).
+	QUIC *TraceQUIC `json:"quic,omitempty"`
+}
+
+// TraceQUIC is the QUIC-LB view of one destination connection ID
+// (docs/QUIC.md).
+type TraceQUIC struct {
+	DCID string `json:"dcid"`
+	// Configured: the service has a quic option; nothing else is set
+	// without one.
+	Configured bool   `json:"configured"`
+	ConfigID   uint8  `json:"config_id"`
+	ServerID   string `json:"server_id,omitempty"` // hex; empty: the ID does not decode
+	// Backend is the backend with that server id, nil when none has it.
+	Backend *TraceBackend `json:"backend,omitempty"`
+	// Routed: packets with this ID on a new tuple go to Backend; Why says
+	// why not otherwise (they go by the 5-tuple).
+	Routed bool   `json:"routed"`
+	Why    string `json:"why,omitempty"`
+}
+
+// ParseDCID reads the trace's dcid: a connection ID in hex (at most 20
+// octets); empty is none.
+func ParseDCID(v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(v)
+	if err != nil || len(b) == 0 || len(b) > 20 {
+		return nil, badRequest(http.StatusBadRequest, "dcid: %q is not a connection ID in hex (1 to 20 octets, e.g. dcid=4a0b1c…)", v)
+	}
+	return b, nil
 }
 
 // TraceService is the service a traced flow matches.
@@ -124,7 +161,10 @@ func ParseTrace(src, dst, proto string) (netip.AddrPort, netip.AddrPort, uint8, 
 // worker's connection entry and the verdicts for a SYN and a
 // mid-connection packet. The workers go on meanwhile: the entries are a
 // moment's view, read without stopping them.
-func (s *State) Trace(src, dst netip.AddrPort, proto uint8) TraceView {
+//
+// With dcid (nil: none), the trace also decodes that QUIC destination
+// connection ID for the service's QUIC-LB configuration.
+func (s *State) Trace(src, dst netip.AddrPort, proto uint8, dcid []byte) TraceView {
 	s.mu.Lock()
 	snap := s.Snap.Load()
 	gen := s.gen.Load()
@@ -182,6 +222,19 @@ func (s *State) Trace(src, dst netip.AddrPort, proto uint8) TraceView {
 		v.Previous = backend(tr.PrevPick)
 	}
 	v.SYN = verdict(tr.SYN, "maglev")
+	if dcid != nil {
+		qt := snap.TraceQUIC(&tr, dcid)
+		v.QUIC = &TraceQUIC{DCID: hex.EncodeToString(dcid), Configured: qt.Configured, ConfigID: qt.ConfigID, Routed: qt.Routed, Why: qt.Why}
+		if qt.Decoded {
+			v.QUIC.ServerID = qt.ServerID.String()
+		}
+		if qt.Backend != maglev.NoBackend {
+			v.QUIC.Backend = backend(qt.Backend)
+		}
+		if qt.Routed {
+			v.SYN = verdict(snap.QUICNew(&tr, qt), "QUIC-LB server id "+qt.ServerID.String())
+		}
+	}
 	v.Mid = v.SYN
 	midSet := false
 	for _, q := range qs {

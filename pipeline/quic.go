@@ -129,13 +129,84 @@ func (w *Worker) quicBackend(q *quicService, backends []backend, payload []byte)
 	if !ok {
 		return maglev.NoBackend
 	}
-	sid, ok := q.codec.Decode(dcid, &w.quicScratch)
+	_, bi, _ := q.route(dcid, &w.quicScratch, backends)
+	return bi
+}
+
+// Why a connection ID names no usable backend (QUICTrace.Why).
+const (
+	quicOK          = ""
+	quicUndecodable = "not of this configuration (shorter than its length, or another config id)"
+	quicUnknownID   = "no backend has this server id"
+	quicUnhealthy   = "the backend with this server id is down"
+)
+
+// route decodes dcid and returns its server id and backend: the backend's
+// index when it is healthy, else maglev.NoBackend and why.
+func (q *quicService) route(dcid []byte, s *quiclb.Scratch, backends []backend) (quiclb.ServerID, uint16, string) {
+	sid, ok := q.codec.Decode(dcid, s)
 	if !ok {
-		return maglev.NoBackend
+		return sid, maglev.NoBackend, quicUndecodable
 	}
 	bi, ok := q.ids[sid]
-	if !ok || int(bi) >= len(backends) || !backends[bi].healthy {
-		return maglev.NoBackend
+	if !ok || int(bi) >= len(backends) {
+		return sid, maglev.NoBackend, quicUnknownID
 	}
-	return bi
+	if !backends[bi].healthy {
+		return sid, bi, quicUnhealthy
+	}
+	return sid, bi, quicOK
+}
+
+// QUICTrace is what QUIC-LB makes of a destination connection ID for a
+// traced flow's service (railctl trace --dcid).
+type QUICTrace struct {
+	// Configured: the service has a QUIC-LB configuration; nothing else
+	// is set without one.
+	Configured bool
+	// ConfigID is the config id the ID's first octet carries.
+	ConfigID uint8
+	// Decoded: the ID is long enough and of the service's config id;
+	// ServerID is then what it decodes to.
+	Decoded  bool
+	ServerID quiclb.ServerID
+	// Backend is the backend with that server id (an index in the
+	// service's backends), maglev.NoBackend when none has it.
+	Backend uint16
+	// Routed: a packet with this ID on a tuple the connection table does
+	// not have goes to Backend; else Why says why it goes by the 5-tuple.
+	Routed bool
+	Why    string
+}
+
+// TraceQUIC decodes dcid, the destination connection ID of a QUIC packet
+// (short header: the first CIDLen octets count), for t's service.
+func (s *Snapshot) TraceQUIC(t *TraceResult, dcid []byte) QUICTrace {
+	qt := QUICTrace{Backend: maglev.NoBackend}
+	if t.Service < 0 || s.services[t.Service].quic == nil {
+		return qt
+	}
+	svc := &s.services[t.Service]
+	qt.Configured = true
+	if len(dcid) > 0 {
+		qt.ConfigID = dcid[0] >> 5
+	}
+	var sc quiclb.Scratch
+	sid, bi, why := svc.quic.route(dcid, &sc, svc.backends)
+	qt.Decoded = why != quicUndecodable
+	if qt.Decoded {
+		qt.ServerID = sid
+	}
+	qt.Backend, qt.Routed, qt.Why = bi, why == quicOK, why
+	return qt
+}
+
+// QUICNew is the verdict for a packet with that connection ID on a tuple
+// no connection entry has: to the ID's backend when QUIC-LB routes it,
+// else t.SYN (Maglev).
+func (s *Snapshot) QUICNew(t *TraceResult, q QUICTrace) Decision {
+	if !q.Routed {
+		return t.SYN
+	}
+	return s.decide(t, q.Backend, false)
 }

@@ -205,21 +205,28 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		},
 	})
 
-	root.AddCommand(&cobra.Command{
+	var dcid string
+	trace := &cobra.Command{
 		Use:   "trace SRC:PORT DST:PORT PROTO",
 		Short: "Show what this node does with a flow now: service, Maglev pick, connection entries, verdicts",
 		Example: "  railctl trace 198.51.100.7:40000 192.0.2.10:80 tcp\n" +
-			"  railctl trace [2001:db8:c::7]:40000 [2001:db8:100::10]:443 tcp -o json",
+			"  railctl trace [2001:db8:c::7]:40000 [2001:db8:100::10]:443 tcp -o json\n" +
+			"  railctl trace 198.51.100.7:40000 192.0.2.10:443 udp --dcid 2a0a01c4605e4504cc4f0badc0ffee01",
 		Args: cobra.ExactArgs(3),
 		RunE: func(_ *cobra.Command, a []string) error {
 			q := url.Values{"src": {a[0]}, "dst": {a[1]}, "proto": {strings.ToLower(a[2])}}
+			if dcid != "" {
+				q.Set("dcid", dcid)
+			}
 			var v control.TraceView
 			if err := c.call("GET", "/v1/trace?"+q.Encode(), nil, &v); err != nil {
 				return err
 			}
 			return c.print(v, func(w io.Writer) { printTrace(w, v) })
 		},
-	})
+	}
+	trace.Flags().StringVar(&dcid, "dcid", "", "a QUIC destination connection ID (hex): decode its QUIC-LB server id for the service (docs/QUIC.md)")
+	root.AddCommand(trace)
 
 	root.AddCommand(captureCmd(c))
 
@@ -656,6 +663,18 @@ func printTrace(w io.Writer, v control.TraceView) {
 			when = "expired (ignored)"
 		}
 		fmt.Fprintf(w, "%s queue %d (cpu %d): %s, %s, idle %ds, %s\n", label, c.Queue, c.CPU, to, c.State, c.IdleSeconds, when)
+	}
+	if q := v.QUIC; q != nil {
+		switch {
+		case !q.Configured:
+			fmt.Fprintf(w, "quic     dcid %s: the service has no quic option (routed by the 5-tuple)\n", q.DCID)
+		case q.ServerID == "":
+			fmt.Fprintf(w, "quic     dcid %s (config id %d): %s\n", q.DCID, q.ConfigID, q.Why)
+		case q.Routed:
+			fmt.Fprintf(w, "quic     dcid %s: config id %d, server id %s -> %s\n", q.DCID, q.ConfigID, q.ServerID, traceBackend(q.Backend))
+		default:
+			fmt.Fprintf(w, "quic     dcid %s: config id %d, server id %s: %s (routed by the 5-tuple)\n", q.DCID, q.ConfigID, q.ServerID, q.Why)
+		}
 	}
 	fmt.Fprintf(w, "SYN      %s\n", traceVerdict(v.SYN))
 	fmt.Fprintf(w, "mid-flow %s\n", traceVerdict(v.Mid))

@@ -24,8 +24,23 @@ services:
       - address: 10.1.0.12
 `
 
+// quicCfg adds a QUIC-LB service on the VIP's port 443 (trace --dcid).
+const quicCfg = cfg + `  - name: h3
+    vip: 192.0.2.10
+    port: 443
+    protocol: udp
+    table_size: 1009
+    quic: {config_id: 1, server_id_length: 2, nonce_length: 6}
+    backends:
+      - {address: 10.1.0.11, quic_server_id: "0a01"}
+      - {address: 10.1.0.12, quic_server_id: "0a02"}
+`
+
 // daemon serves the API for a State on a socket in a temporary directory.
-func daemon(t *testing.T) (string, *pipeline.Stats) {
+func daemon(t *testing.T) (string, *pipeline.Stats) { return daemonWith(t, cfg) }
+
+// daemonWith is daemon with configuration text cfg.
+func daemonWith(t *testing.T, cfg string) (string, *pipeline.Stats) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "rail.yaml")
 	os.WriteFile(file, []byte(cfg), 0o644)
@@ -107,7 +122,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestTrace(t *testing.T) {
-	sock, _ := daemon(t)
+	sock, _ := daemonWith(t, quicCfg)
 	for _, tc := range []struct {
 		args    []string
 		code    int
@@ -121,6 +136,13 @@ func TestTrace(t *testing.T) {
 		{[]string{"trace", "x", "192.0.2.10:80", "tcp"}, 1, "", `railctl: src: "x" is not IP:PORT`},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "icmp"}, 1, "", `proto: "icmp" is not tcp or udp`},
 		{[]string{"trace", "198.51.100.7:40000"}, 2, "", "accepts 3 arg(s)"},
+				// QUIC-LB: a plaintext connection ID of config 1 naming server id 0a02.
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "quic     dcid 280a02010203040506: config id 1, server id 0a02 -> 10.1.0.12: healthy", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "SYN      tx to 10.1.0.12, by QUIC-LB server id 0a02", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a09010203040506"}, 0, "server id 0a09: no backend has this server id (routed by the 5-tuple)", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "480a02010203040506"}, 0, "(config id 2): not of this configuration", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "tcp", "--dcid", "280a02010203040506"}, 0, "the service has no quic option", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "zz"}, 1, "", `dcid: "zz" is not a connection ID in hex`},
 	} {
 		code, out, errText := railctl(t, sock, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errText, tc.errText) {
