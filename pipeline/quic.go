@@ -129,8 +129,10 @@ func (w *Worker) quicBackend(q *quicService, backends []backend, payload []byte)
 	if !ok {
 		return maglev.NoBackend
 	}
-	_, bi, _ := q.route(dcid, &w.quicScratch, backends)
-	return bi
+	if _, bi, why := q.route(dcid, &w.quicScratch, backends); why == quicOK {
+		return bi
+	}
+	return maglev.NoBackend
 }
 
 // Why a connection ID names no usable backend (QUICTrace.Why).
@@ -141,8 +143,9 @@ const (
 	quicUnhealthy   = "the backend with this server id is down"
 )
 
-// route decodes dcid and returns its server id and backend: the backend's
-// index when it is healthy, else maglev.NoBackend and why.
+// route decodes dcid and returns its server id, the index of the backend
+// with it (maglev.NoBackend: none) and why a packet with it is not routed
+// to that backend (quicOK: it is).
 func (q *quicService) route(dcid []byte, s *quiclb.Scratch, backends []backend) (quiclb.ServerID, uint16, string) {
 	sid, ok := q.codec.Decode(dcid, s)
 	if !ok {
