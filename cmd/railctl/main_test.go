@@ -136,7 +136,7 @@ func TestTrace(t *testing.T) {
 		{[]string{"trace", "x", "192.0.2.10:80", "tcp"}, 1, "", `railctl: src: "x" is not IP:PORT`},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "icmp"}, 1, "", `proto: "icmp" is not tcp or udp`},
 		{[]string{"trace", "198.51.100.7:40000"}, 2, "", "accepts 3 arg(s)"},
-				// QUIC-LB: a plaintext connection ID of config 1 naming server id 0a02.
+		// QUIC-LB: a plaintext connection ID of config 1 naming server id 0a02.
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "quic     dcid 280a02010203040506: config id 1, server id 0a02 -> 10.1.0.12: healthy", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "SYN      tx to 10.1.0.12, by QUIC-LB server id 0a02", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a09010203040506"}, 0, "server id 0a09: no backend has this server id (routed by the 5-tuple)", ""},
