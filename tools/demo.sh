@@ -103,7 +103,7 @@ would: SIGTERM raild, check lb0 has no XDP program, $lab down --prefix $prefix$(
 EOF
 	exit 0
 fi
-((EUID == 0)) || die "needs root (network namespaces, XDP, BPF): run it as root"
+((EUID == 0)) || die "needs root (network namespaces, XDP, BPF)"
 
 install_missing() {
 	local -A pkg_of=([ip]=iproute2 [ethtool]=ethtool [nginx]=nginx [curl]=curl [wrk]=wrk)

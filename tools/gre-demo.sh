@@ -104,7 +104,7 @@ would: scrape metrics, SIGTERM raild, check lb0 has no XDP program, $lab down --
 EOF
 	exit 0
 fi
-((EUID == 0)) || die "needs root (network namespaces, XDP): run it as root"
+((EUID == 0)) || die "needs root (network namespaces, XDP)"
 
 # --- tools -----------------------------------------------------------------
 
