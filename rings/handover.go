@@ -127,3 +127,7 @@ func (s *Socket) adopt(o Opts, umem []byte, fill, comp, rx, tx ringMem,
 	s.publish()
 	return nil
 }
+
+// Opts returns the options the socket was opened with (defaults filled
+// in). Safe from any goroutine.
+func (s *Socket) Opts() Opts { return s.opts }

@@ -75,3 +75,6 @@ func Adopt(xsk, umem int, h Handoff) (_ *Socket, err error) {
 	}
 	return s, nil
 }
+
+// UMEMFile is the memfd the UMEM is mapped from (see Export).
+func (s *Socket) UMEMFile() int { return s.sys.umemFd }

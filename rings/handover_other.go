@@ -18,3 +18,6 @@ func (p *Steer) Export() ([]int, error) { return nil, ErrNotSupported }
 
 // AdoptSteer fails with ErrNotSupported off Linux.
 func AdoptSteer(fds []int) (*Steer, error) { return nil, ErrNotSupported }
+
+// UMEMFile is -1 off Linux.
+func (s *Socket) UMEMFile() int { return -1 }

@@ -28,8 +28,8 @@ type command struct {
 var commands = map[string]command{}
 
 func init() {
-	commands["run"] = command{"--config FILE [--idle-spins N] [--idle-wait D]\n" +
-		"        attach to the interface and forward until SIGINT/SIGTERM",
+	commands["run"] = command{"--config FILE [--idle-spins N] [--idle-wait D] [--takeover]\n" +
+		"        attach to the interface and forward until SIGINT/SIGTERM (--takeover: from the running raild, losing nothing)",
 		func(args []string, _, stderr io.Writer) int { return cmdRun(args, stderr) }}
 	commands["replay"] = command{"--config FILE --in IN.pcap --out OUT.pcap [--verdicts V.csv]\n" +
 		"        run the production pipeline offline over a pcap", cmdReplay}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,11 +22,13 @@ import (
 
 func cmdRun(args []string, stderr io.Writer) int {
 	var file string
+	var takeover bool
 	idle := idlePolicy{spins: 20000, wait: 50 * time.Millisecond}
 	if !flags("run", args, stderr, func(fs *flag.FlagSet) {
 		fs.StringVar(&file, "config", "", "configuration file")
 		fs.IntVar(&idle.spins, "idle-spins", idle.spins, "empty polls before a worker parks in poll(2) until traffic (0: never park, pure busy polling)")
 		fs.DurationVar(&idle.wait, "idle-wait", idle.wait, "longest a parked worker sleeps before it polls again")
+		fs.BoolVar(&takeover, "takeover", false, "take over the sockets, rings, connection tables and API state of the raild running with this configuration's api.socket, without losing packets")
 	}) {
 		return 2
 	}
@@ -46,7 +47,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := serve(cfg, file, idle, log); err != nil {
+	if err := serve(cfg, file, idle, takeover, log); err != nil {
 		fmt.Fprintf(stderr, "raild run: %v\n", err)
 		return 1
 	}
@@ -68,6 +69,9 @@ type node struct {
 	// requested stop, else why it ended (a pinning error).
 	exited  chan error
 	started int
+	// handedOver: a takeover took the sockets; exit without undoing what
+	// the new process now runs on.
+	handedOver bool
 }
 
 // queue is one opened NIC queue: its AF_XDP socket and the worker loop
@@ -88,7 +92,7 @@ type idlePolicy struct {
 	wait  time.Duration
 }
 
-func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) (err error) {
+func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log *slog.Logger) (err error) {
 	// Signals are ours from the start: a SIGHUP sent while raild is still
 	// starting must not kill it, and a SIGTERM must still detach cleanly.
 	// They wait in the channel until the main loop below.
@@ -134,7 +138,22 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	n := &node{log: log, state: state, exited: make(chan error, len(plan))}
 	defer n.close()
 
-	if n.steer, err = rings.LoadSteer(); err != nil {
+	opts := rings.DefaultOpts()
+	opts.ZeroCopy = cfg.ZeroCopy
+	opts.BusyPoll = cfg.BusyPoll
+	var tk *takeoverClient // takeover_linux.go
+	if takeover {
+		if tk, err = dialTakeover(cfg, log); err != nil {
+			return err
+		}
+		defer tk.close()
+		if err := tk.check(cfg, plan, opts); err != nil {
+			return err
+		}
+		if n.steer, err = tk.prepare(state); err != nil {
+			return err
+		}
+	} else if n.steer, err = rings.LoadSteer(); err != nil {
 		return err
 	}
 	if err := n.steer.SetLocals(cfg.Locals()); err != nil {
@@ -153,10 +172,13 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 			log.Error("steering: services", "err", err)
 		}
 	})
-	opts := rings.DefaultOpts()
-	opts.ZeroCopy = cfg.ZeroCopy
-	opts.BusyPoll = cfg.BusyPoll
 	for _, a := range plan {
+		if tk != nil {
+			if err := tk.commit(n, plan, state, cfg.Conntrack, idle); err != nil {
+				return err
+			}
+			break
+		}
 		q, err := n.openQueue(ifi.Index, a, opts, cfg.Conntrack, idle)
 		if err != nil {
 			return fmt.Errorf("queue %d: %w", a.Queue, err)
@@ -164,11 +186,18 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		n.queues = append(n.queues, q)
 		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy())
 	}
-	mode, err := n.steer.Attach(ifi.Index, cfg.XDPMode)
-	if err != nil {
-		return err
+	mode := cfg.XDPMode
+	if tk == nil {
+		if mode, err = n.steer.Attach(ifi.Index, cfg.XDPMode); err != nil {
+			return err
+		}
 	}
-	defer startBusyPoll(cfg, n.queues, log)() // busypoll_linux.go
+	restoreBusyPoll := startBusyPoll(cfg, n.queues, log) // busypoll_linux.go
+	defer func() {
+		if !n.handedOver {
+			restoreBusyPoll()
+		}
+	}()
 	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
@@ -186,50 +215,32 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 	for _, q := range n.queues {
 		q.loop.Tap = capture.NewTap(q.queue, q.cpu)
 	}
+	if tk != nil {
+		n.startWorkers() // the rings are ours: forward before the rest starts
+	}
 	api := &control.APIServer{State: state, Log: log, BGP: speaker, Capture: capture}
 	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker, Capture: capture}
 	for _, q := range n.queues {
 		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock, Worker: q.loop.W})
 	}
 	state.SetQueues(m.Queues)
-	lis, err := api.Serve(cfg.API, cfg.HTTP)
-	if err != nil {
-		return err
-	}
-	defer lis.Close()
-	log.Info("api", "socket", cfg.API.Socket, "address", cfg.API.Address)
 	checker, stopCtl, err := startControl(state, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer stopCtl()
 	m.Checker = checker
-	srv, err := m.Serve(cfg.MetricsAddress, cfg.HTTP)
+	h := &httpServing{api: api, metrics: m, cfg: cfg, log: log}
+	if err := h.start(); err != nil {
+		return err
+	}
+	defer h.stop()
+	tks, err := listenTakeover(n, cfg, state, log) // takeover_linux.go
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	}()
-	log.Info("metrics", "address", "http://"+cfg.MetricsAddress+"/metrics")
-
-	for _, q := range n.queues {
-		l := q.loop
-		done := pin.Go(q.cpu, func() { l.Run(&n.stop) })
-		n.started++
-		go func() {
-			err := <-done
-			if err == nil && !n.stop.Load() {
-				err = fmt.Errorf("queue %d: worker stopped", q.queue)
-			}
-			if err != nil {
-				err = fmt.Errorf("queue %d on cpu %d: %w", q.queue, q.cpu, err)
-			}
-			n.exited <- err
-		}()
-	}
+	defer tks.close()
+	n.startWorkers()
 	if speaker != nil {
 		// The workers run: the VIPs may be announced.
 		speaker.SetForwarding(true)
@@ -256,8 +267,38 @@ func serve(cfg *control.Config, file string, idle idlePolicy, log *slog.Logger) 
 		case err := <-n.exited:
 			n.started--
 			return err
+		case req := <-tks.requests:
+			if !n.handOver(req, state, h) {
+				continue
+			}
 		}
 		return nil
+	}
+}
+
+// startWorkers starts one pinned worker per queue; n.exited hears of
+// each one's end.
+// A takeover starts them as soon as it has the rings; then this does
+// nothing.
+func (n *node) startWorkers() {
+	if n.started > 0 {
+		return
+	}
+	n.stop.Store(false)
+	for _, q := range n.queues {
+		l := q.loop
+		done := pin.Go(q.cpu, func() { l.Run(&n.stop) })
+		n.started++
+		go func() {
+			err := <-done
+			if err == nil && !n.stop.Load() {
+				err = fmt.Errorf("queue %d: worker stopped", q.queue)
+			}
+			if err != nil {
+				err = fmt.Errorf("queue %d on cpu %d: %w", q.queue, q.cpu, err)
+			}
+			n.exited <- err
+		}()
 	}
 }
 
@@ -294,6 +335,8 @@ func (n *node) close() {
 	if n.steer != nil {
 		if err := n.steer.Close(); err != nil {
 			n.log.Error("detach", "err", err)
+		} else if n.handedOver {
+			n.log.Info("closed: the interface stays with the raild that took over")
 		} else {
 			n.log.Info("detached: the interface is back with the kernel")
 		}
