@@ -320,10 +320,22 @@ func TestLabOverload(t *testing.T) {
 	// overload's), before and after it the steady one sends alone.
 	steady := startGen(t, "--gen-nice", "20", "--rate", strconv.FormatFloat(base, 'f', 0, 64), "--duration", total.String(), "--drain", "500ms")
 	time.Sleep(o.before)
+	// Where the worker's CPU goes during the overload: raild's threads
+	// and lb0's NAPI thread (run time, ns).
+	cpuTimes := func() (raild, napiRun uint64) {
+		raild, _ = bench.ThreadsCPU(pid)
+		for _, p := range napi {
+			n, _ := bench.ThreadsCPU(p)
+			napiRun += n
+		}
+		return raild, napiRun
+	}
 	over := startGen(t, "--sink=false", "--rate", strconv.FormatFloat(overAsk, 'f', 0, 64), "--duration", o.overload.String())
 	overStart := time.Now() // the generator said it started (polled every 10 ms)
+	raildCPU0, napiCPU0 := cpuTimes()
 	overRep := over.wait(t)
 	overEnd := time.Now() // the generator stopped within its last 100 ms tick before this
+	raildCPU1, napiCPU1 := cpuTimes()
 	overRSS, _ := vmRSS(pid)
 	steadyRep := steady.wait(t)
 	// The counters are still once the last frames are through.
@@ -469,6 +481,9 @@ func TestLabOverload(t *testing.T) {
 	postOff, postFwd, postLost := phase(max(recovered, endAt), endAt+o.after-500*time.Millisecond)
 	t.Logf("before: offered %.0f pps, forwarded %.0f, lost %.0f; overload (steady part): offered %.0f pps (%.2f× capacity), forwarded %.0f, lost %.0f; after: offered %.0f, forwarded %.0f, lost %.0f",
 		preOff, preFwd, preLost, ovOff, ovOff/capacity, ovFwd, ovLost, postOff, postFwd, postLost)
+	span := float64(overEnd.Sub(overStart).Nanoseconds())
+	t.Logf("CPU during the overload: raild's threads %.0f %% of a CPU, lb0's NAPI thread %.0f %%",
+		100*float64(raildCPU1-raildCPU0)/span, 100*float64(napiCPU1-napiCPU0)/span)
 	if ended < 0 || recovered < 0 {
 		t.Errorf("forwarding did not recover after the overload (end seen at %v, generator ended by %v)", ended, endAt)
 	} else {
