@@ -32,6 +32,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	entries := fs.Uint("conntrack-entries", 1<<20, "connection table entries")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the timed run to this file (e.g. for cmd/*/default.pgo)")
 	ipv6 := fs.Bool("ipv6", false, "IPv6 client flows to an IPv6 VIP with IPv6 backends, tunnelled in GRE over IPv4")
+	plain := fs.Bool("plain", false, "plain IPv4 client packets straight to the VIP (no GRE from a router), encapsulated into the headroom (--layout nic)")
 	warm := fs.Bool("warmup", true, "send every flow once, untimed, before the timed run (steady state: connection entries exist)")
 	layout := fs.String("layout", "nic", "nic: frames from a UMEM-sized pool, flows in random order, headers written as they arrive; per-flow: one frame buffer per flow, flows round-robin (the old layout)")
 	pool := fs.Int("pool", 4096, "frames in the pool (--layout nic): raild's UMEM")
@@ -55,7 +56,17 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	if *layout != "nic" && *layout != "per-flow" {
 		return fail(stderr, "--layout %q: use nic or per-flow", *layout)
 	}
-	if *layout == "nic" && !*ipv6 {
+	if *plain && (*ipv6 || *layout != "nic") {
+		return fail(stderr, "--plain is IPv4 and needs --layout nic")
+	}
+	if *layout == "nic" {
+		form := bench.FormGRE
+		switch {
+		case *ipv6:
+			form = bench.FormGRE6
+		case *plain:
+			form = bench.FormPlain
+		}
 		counts := []int{*flows}
 		if *sweep != "" {
 			var err error
@@ -66,7 +77,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 		if *pool <= 0 || *batch <= 0 || *packets <= 0 {
 			return fail(stderr, "--pool, --batch and --packets must be positive")
 		}
-		return runNICSweep(stdout, stderr, counts, *packets, *pool, *payload, *backends, *batch, *entries, *zipf, *staged)
+		return runNICSweep(stdout, stderr, form, counts, *packets, *pool, *payload, *backends, *batch, *entries, *zipf, *staged)
 	}
 	switch {
 	case *packets <= 0:
@@ -152,8 +163,8 @@ func parseCounts(s string) ([]int, error) {
 // runNICSweep runs the NIC-like workload for each flow count, pinned to
 // whatever CPU the caller gave (taskset), and prints ns/packet and the
 // ratio to the first count.
-func runNICSweep(stdout, stderr io.Writer, counts []int, packets, pool, payload, backends, batch int, entries uint, zipf float64, staged bool) int {
-	snap, err := pipeline.NewSnapshot(bench.BenchConfig(backends))
+func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, packets, pool, payload, backends, batch int, entries uint, zipf float64, staged bool) int {
+	snap, err := pipeline.NewSnapshot(form.Config(backends))
 	if err != nil {
 		return fail(stderr, "%v", err)
 	}
@@ -161,8 +172,8 @@ func runNICSweep(stdout, stderr io.Writer, counts []int, packets, pool, payload,
 	if zipf > 1 {
 		order = fmt.Sprintf("zipf %.2f", zipf)
 	}
-	fmt.Fprintf(stdout, "layout nic: %d-frame pool, %s arrivals, batches of %d, staged %v, %d packets per row, conntrack %d entries\n",
-		pool, order, batch, staged, packets, entries)
+	fmt.Fprintf(stdout, "layout nic: %s, %d-frame pool, %s arrivals, batches of %d, staged %v, %d packets per row, conntrack %d entries\n",
+		form, pool, order, batch, staged, packets, entries)
 	fmt.Fprintf(stdout, "%10s %12s %10s %8s\n", "flows", "packets/s", "ns/packet", "ratio")
 	first := 0.0
 	for _, flows := range counts {
@@ -170,7 +181,7 @@ func runNICSweep(stdout, stderr io.Writer, counts []int, packets, pool, payload,
 		if err != nil {
 			return fail(stderr, "%v", err)
 		}
-		wl, err := bench.NewNICWorkload(flows, packets, pool, payload, zipf, uint64(flows))
+		wl, err := bench.NewNICWorkload(form, flows, packets, pool, payload, zipf, uint64(flows))
 		if err != nil {
 			return fail(stderr, "%v", err)
 		}
