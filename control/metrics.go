@@ -128,6 +128,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		metrics.WriteCounterUint64(w, "rail_conntrack_refused_total{"+lc+"}", st.ConntrackRefused.Load())
 		metrics.WriteCounterUint64(w, "rail_quic_packets_total{"+lq+`,result="routed"}`, st.QUICRouted.Load())
 		metrics.WriteCounterUint64(w, "rail_quic_packets_total{"+lq+`,result="fallback"}`, st.QUICFallback.Load())
+		metrics.WriteCounterUint64(w, "rail_fast_path_packets_total{"+lq+"}", st.FastPath.Load())
 		metrics.WriteCounterUint64(w, "rail_batches_total{"+lq+"}", st.Batches.Load())
 		if q.Sock == nil {
 			continue

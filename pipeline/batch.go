@@ -1,5 +1,7 @@
 package pipeline
 
+import "github.com/rail-lb/rail/pipeline/header"
+
 // A worker sees a batch of frames at once, and that is where a poll-mode
 // forwarder can beat one that sees one packet at a time: the connection
 // table lookups of a batch can miss the caches together instead of one
@@ -24,26 +26,53 @@ func (w *Worker) ProcessBatch(ps []Packet, rs []Result) {
 	}
 }
 
-// touch loads the first word of the IPv4 connection-table bucket of p's
-// flow when p looks like the fast path's frame (GRE over IPv4 to us,
-// inner IPv4 TCP or UDP) and does nothing otherwise. It changes nothing:
-// the load only brings the bucket's cache line in; the sum it keeps makes
-// sure the compiler cannot drop the load.
+// touch loads the first word of the connection-table bucket of p's flow
+// when p has a fast path's shape (GRE over IPv4 to us around IPv4 or IPv6
+// TCP or UDP, or plain IPv4 TCP or UDP) and does nothing otherwise. It
+// changes nothing: the load only brings the bucket's cache line in; the
+// sum it keeps makes sure the compiler cannot drop the load.
 func (w *Worker) touch(p *Packet) {
 	buf, off, n := p.Buf, p.Off, p.Len
-	if n < fastLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) {
+	if n < plainLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) {
 		return
 	}
 	s := w.snap
-	f := (*[fastLen]byte)(buf[off:])
-	proto := f[47]
-	if be.Uint16(f[12:]) != 0x0800 || f[23] != 47 || be.Uint32(f[30:]) != s.local || (proto != 6 && proto != 17) {
+	f := (*[plainLen]byte)(buf[off:])
+	if be.Uint16(f[12:]) != header.EtherTypeIPv4 {
 		return
 	}
-	ports := be.Uint32(f[58:])
-	src := be.Uint32(f[50:])
-	dstLo := v4Mapped | uint64(be.Uint32(f[54:]))
+	var src, dst, ports uint32
+	proto := f[23]
+	if proto == header.ProtoGRE {
+		if n < fastLen || be.Uint32(f[30:]) != s.local {
+			return
+		}
+		g := (*[fastLen]byte)(buf[off:])
+		if be.Uint16(g[36:]) == header.EtherTypeIPv6 {
+			w.touch6(p)
+			return
+		}
+		proto, src, dst, ports = g[47], be.Uint32(g[50:]), be.Uint32(g[54:]), be.Uint32(g[58:])
+	} else {
+		src, dst, ports = be.Uint32(f[26:]), be.Uint32(f[30:]), be.Uint32(f[34:])
+	}
+	if proto != header.ProtoTCP && proto != header.ProtoUDP {
+		return
+	}
 	rest := uint64(ports)<<8 | uint64(proto)
-	h := flowHashWords(0, v4Mapped|uint64(src), 0, dstLo, rest, s.k0, s.k1)
+	h := flowHashWords(0, v4Mapped|uint64(src), 0, v4Mapped|uint64(dst), rest, s.k0, s.k1)
 	w.touched64 += uint64(w.ct.buckets[uint32(h)&w.ct.bucketMask][0].deadline)
+}
+
+// touch6 is touch for GRE over IPv4 around IPv6: the IPv6 table's bucket.
+func (w *Worker) touch6(p *Packet) {
+	if p.Len < fast6Len {
+		return
+	}
+	s := w.snap
+	g := (*[fast6Len]byte)(p.Buf[p.Off:])
+	const in = outerLen
+	rest := uint64(be.Uint32(g[in+header.IPv6Len:]))<<8 | uint64(g[in+6])
+	h := flowHashWords(be.Uint64(g[in+8:]), be.Uint64(g[in+16:]), be.Uint64(g[in+24:]), be.Uint64(g[in+32:]), rest, s.k0, s.k1)
+	w.touched64 += uint64(w.ct.buckets6[uint32(h)&w.ct.mask6][0].deadline)
 }

@@ -192,14 +192,7 @@ type ctSlot struct {
 // deadline is 0, so it never matches.
 func (c *Conntrack) lookup(h uint64, k *flowKey, now uint32) (*ctMeta, ctSlot) {
 	if k.is4() {
-		k4 := k.to4()
-		b := &c.buckets[uint32(h)&c.bucketMask]
-		for i := range b {
-			if e := &b[i]; e.deadline >= now && e.key == k4 {
-				return &e.ctMeta, ctSlot{b4: b}
-			}
-		}
-		return nil, ctSlot{b4: b}
+		return c.probe4(h, k.to4(), now), ctSlot{b4: &c.buckets[uint32(h)&c.bucketMask]}
 	}
 	b := &c.buckets6[uint32(h)&c.mask6]
 	for i := range b {
@@ -208,6 +201,17 @@ func (c *Conntrack) lookup(h uint64, k *flowKey, now uint32) (*ctMeta, ctSlot) {
 		}
 	}
 	return nil, ctSlot{b6: b}
+}
+
+// probe4 is the live entry of IPv4 key k with hash h, or nil.
+func (c *Conntrack) probe4(h uint64, k flowKey4, now uint32) *ctMeta {
+	b := &c.buckets[uint32(h)&c.bucketMask]
+	for i := range b {
+		if e := &b[i]; e.key == k && e.deadline >= now {
+			return &e.ctMeta
+		}
+	}
+	return nil
 }
 
 // same compares keys word by word (a struct comparison of five words

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/rail-lb/rail/pipeline/header"
@@ -80,11 +82,10 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 	}
 	c := testConfig()
 	fast, general := newTestWorker(f, c), newTestWorker(f, c)
-	general.generalOnly = true
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		a, b := packetFor(frame), packetFor(frame)
 		ra := fast.Process(a)
-		rb := general.Process(b)
+		rb := general.general(b)
 		if ra != rb {
 			t.Fatalf("fast path %+v, general path %+v", ra, rb)
 		}
@@ -95,37 +96,129 @@ func FuzzFastPathMatchesGeneral(f *testing.F) {
 }
 
 // TestFastPathMatchesGeneral runs the fuzz target's property over many
-// systematic one-byte corruptions of canonical GRE frames, so that every
-// fast-path condition is exercised on each test run.
+// systematic one-byte corruptions of each form a fast path takes (GRE-in
+// IPv4, GRE-in IPv6 to IPv6 and to IPv4 backends, plain IPv4, with and
+// without an MTU that some of them exceed), on flows both workers have as
+// established, so that every fast-path condition is exercised on each
+// run; and it checks that each form's uncorrupted frame did take a fast
+// path.
+// fastForm is a frame of a form a fast path takes, or one it must not.
+type fastForm struct {
+	name  string
+	frame []byte
+	fast  bool // the frame takes a fast path once its flow is established (with no MTU)
+}
+
+// fastForms are the frames TestFastPathMatchesGeneral corrupts and
+// TestNoAllocs forwards; their services are testConfig's and udpService.
+func fastForms(t testing.TB) []fastForm {
+	ack := func(frame []byte, flagsAt int) []byte {
+		f := append([]byte(nil), frame...)
+		f[flagsAt] = tcpACK
+		return f
+	}
+	mixed := v6Inner()
+	mixed.dst, mixed.dport = vipMixed, 443
+	big := defaultInner()
+	big.payload = make([]byte, 600)
+	udp := defaultInner() // to the service below
+	udp.proto, udp.dport = 17, 443
+	wild := defaultInner() // to a port-0 service: no exact slot, the general path
+	wild.proto, wild.dst, wild.dport = 17, netip.MustParseAddr("192.0.2.53"), 53
+	const gre4, gre6, plain = outerLen + header.IPv4MinLen + tcpFlagAt, outerLen + header.IPv6Len + tcpFlagAt, ethIPv4Len + tcpFlagAt
+	return []fastForm{
+		{"GRE-in IPv4", ack(greFrame(t, defaultInner(), nil), gre4), true},
+		{"GRE-in IPv4 UDP", greFrame(t, udp, nil), true},
+		{"GRE-in IPv6 to IPv6", ack(greFrame(t, v6Inner(), nil), gre6), true},
+		{"GRE-in IPv6 to IPv4", ack(greFrame(t, mixed, nil), gre6), true},
+		{"plain IPv4", ack(plainFrame(t, defaultInner()), plain), true},
+		{"plain IPv4 padded", append(ack(plainFrame(t, defaultInner()), plain), 0, 0, 0, 0, 0, 0), true},
+		{"plain IPv4 UDP", plainFrame(t, udp), true},
+		{"plain IPv4 UDP, port-0 service", plainFrame(t, wild), false},
+		{"plain IPv4 over the MTU", ack(plainFrame(t, big), plain), true},
+		{"GRE-in IPv6 SYN", greFrame(t, v6Inner(), nil), false},
+	}
+}
+
+// udpService is a UDP service on the web VIP, for fastForms' UDP frames.
+func udpService(c *Config) {
+	c.Services = append(c.Services, ServiceConfig{Name: "quic", VIP: vip, Port: 443, Proto: 17, TableSize: 251, Backends: c.Services[0].Backends})
+}
+
 func TestFastPathMatchesGeneral(t *testing.T) {
-	c := testConfig()
-	fast, general := newTestWorker(t, c), newTestWorker(t, c)
-	general.generalOnly = true
-	base := greFrame(t, defaultInner(), nil)
-	udp := defaultInner()
-	udp.proto, udp.dst, udp.dport = 17, backends[0], 53 // not a VIP: no service
-	frames := [][]byte{base, greFrame(t, udp, nil)}
-	fastHits := 0
-	for _, fr := range frames {
-		for i := 0; i < fastLen+2 && i < len(fr); i++ {
-			for _, v := range []byte{0x00, 0x01, 0x06, 0x11, 0x2f, 0x40, 0x45, 0x46, 0x80, 0xff, fr[i] + 1, fr[i] - 1} {
-				m := append([]byte(nil), fr...)
-				m[i] = v
-				for _, cut := range []int{0, 1, 4} {
-					in := m[:len(m)-cut]
-					a, b := packetFor(in), packetFor(in)
-					ra, rb := fast.Process(a), general.Process(b)
-					if ra != rb || a.Off != b.Off || a.Len != b.Len || !bytes.Equal(a.Buf, b.Buf) {
-						t.Fatalf("byte %d = %#x, cut %d: fast %+v, general %+v", i, v, cut, ra, rb)
-					}
-					if ra.Verdict == Tx {
-						fastHits++
+	forms := fastForms(t)
+	for _, mtu := range []int{0, 600} {
+		c := testConfig()
+		c.MTU = mtu
+		udpService(&c)
+		fast, general := newTestWorker(t, c), newTestWorker(t, c)
+		for _, form := range forms {
+			// Establish the flow on both workers: its first packet records
+			// it, the second makes it established.
+			for range 2 {
+				fast.Process(packetFor(form.frame))
+				general.general(packetFor(form.frame))
+			}
+			fast.Flush()
+			before := fast.Stats().FastPath.Load()
+			a, b := packetFor(form.frame), packetFor(form.frame)
+			ra, rb := fast.Process(a), general.general(b)
+			fast.Flush()
+			if ra != rb || a.Off != b.Off || a.Len != b.Len || !bytes.Equal(a.Buf, b.Buf) {
+				t.Fatalf("MTU %d, %s: fast %+v, general %+v", mtu, form.name, ra, rb)
+			}
+			took := fast.Stats().FastPath.Load() > before
+			if want := form.fast && (mtu == 0 || len(form.frame) < 600); took != want {
+				t.Errorf("MTU %d, %s: took a fast path %v, want %v (%+v)", mtu, form.name, took, want, ra)
+			}
+			fr := form.frame
+			for i := 0; i < len(fr) && i < fast6Len+16; i++ {
+				for _, v := range []byte{0x00, 0x01, 0x06, 0x11, 0x2f, 0x40, 0x45, 0x46, 0x60, 0x80, 0x86, 0xdd, 0xff, fr[i] + 1, fr[i] - 1} {
+					m := append([]byte(nil), fr...)
+					m[i] = v
+					for _, cut := range []int{0, 1, 4} {
+						in := m[:len(m)-cut]
+						a, b := packetFor(in), packetFor(in)
+						ra, rb := fast.Process(a), general.general(b)
+						if ra != rb || a.Off != b.Off || a.Len != b.Len || !bytes.Equal(a.Buf, b.Buf) {
+							t.Fatalf("MTU %d, %s, byte %d = %#x, cut %d: fast %+v, general %+v", mtu, form.name, i, v, cut, ra, rb)
+						}
 					}
 				}
 			}
 		}
+		fast.Flush()
+		if fast.Stats().FastPath.Load() == 0 {
+			t.Fatalf("MTU %d: no frame took a fast path: the test exercises nothing", mtu)
+		}
 	}
-	if fastHits == 0 {
-		t.Fatal("no corrupted frame was forwarded: the test exercises nothing")
+}
+
+// TestServicesOfAVIPSpread: the services of one VIP (ports and protocols)
+// start at different slots, so most of them are found by the fast paths'
+// exact lookup. With the port/protocol word shifted into the hash instead
+// of multiplied, all eight started at one slot and only one was found.
+func TestServicesOfAVIPSpread(t *testing.T) {
+	c := Config{Local: localAddr}
+	for _, port := range []uint16{80, 443, 8080, 8443} {
+		for _, proto := range []uint8{6, 17} {
+			c.Services = append(c.Services, ServiceConfig{Name: fmt.Sprint(port, "/", proto), VIP: vip, Port: port, Proto: proto, TableSize: 251,
+				Backends: []BackendConfig{{Address: backends[0], Weight: 1, Healthy: true}}})
+		}
+	}
+	s, err := NewSnapshot(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := vip.As4()
+	exact := 0
+	for _, sc := range c.Services {
+		if s.exactService4(be.Uint32(d[:]), portProto(sc.Port, sc.Proto)) != nil {
+			exact++
+		}
+	}
+	t.Logf("%d of %d services of one VIP in their own slot", exact, len(c.Services))
+	if exact < len(c.Services)/2 {
+		t.Errorf("only %d of %d services of one VIP are in their own slot", exact, len(c.Services))
 	}
 }

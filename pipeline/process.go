@@ -43,20 +43,6 @@ const (
 
 var be = binary.BigEndian
 
-// Process decides the verdict for one frame and, for Tx, rewrites it into
-// the egress frame of docs/reference.md: Ethernet | outer IPv4 or IPv6 to the backend
-// | GRE | the inner packet byte for byte. It follows docs/verdicts.md step
-// by step; the XDP steering program mirrors the steps that end in pass.
-//
-// Process allocates nothing, takes no locks and makes no calls through
-// interfaces; it is the one function replay, the live worker and the
-// benchmarks share.
-
-// fastLen is the prefix of a canonical GRE-in frame the fast path reads:
-// Ethernet, a 20-byte outer IPv4, a 4-byte GRE, a 20-byte inner IPv4 and
-// the ports.
-const fastLen = outerLen + header.IPv4MinLen + header.PortsLen
-
 // Kinds of packet, for the steps after parsing.
 const (
 	kindPlain     uint8 = iota // TCP, UDP, other: by the 5-tuple
@@ -93,119 +79,6 @@ func (w *Worker) process(p *Packet) Result {
 		return Result{Verdict: Drop, Reason: Malformed}
 	}
 	return w.processGeneral(p)
-}
-
-// processFast handles the frame every router sends, for a flow the
-// connection table already has as established: GRE over IPv4 to us with no
-// options or flags around an option-less, unfragmented inner IPv4 TCP or
-// UDP packet, to an IPv4 backend, within the MTU. It reads fixed offsets
-// of one array and keeps its state in registers. Anything else — and any
-// packet that would change the table — it declines (false) before touching
-// anything, and processGeneral, which decides the same way
-// (TestFastPathMatchesGeneral), does the work.
-func (w *Worker) Process(p *Packet) Result {
-	{ // the fast path: every decline jumps to general
-		buf, off, n := p.Buf, p.Off, p.Len
-		if n < fastLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) || w.generalOnly {
-			goto general
-		}
-		s := w.snap
-		f := (*[fastLen]byte)(buf[off:])
-		// Four 8-byte loads cover every header field the checks need:
-		// w0 = EtherType, version/IHL, TOS, total length, ID (bytes 12–19);
-		// w1 = flags/fragment, TTL, protocol, checksum, 2 bytes (20–27);
-		// w3 = GRE flags and protocol, inner version/IHL, TOS, length (34–41);
-		// w4 = inner ID, flags/fragment, TTL, protocol, checksum (42–49).
-		w0, w1 := be.Uint64(f[12:]), be.Uint64(f[20:])
-		w3, w4 := be.Uint64(f[34:]), be.Uint64(f[42:])
-		otl, itl := int(uint16(w0>>16)), int(uint16(w3))
-		proto := uint8(w4 >> 16)
-		const fragBits = header.IPv4FlagMF | header.IPv4FragOffset
-		if w0>>40 != 0x08_00_45 || uint8(w1>>32) != header.ProtoGRE || (w1>>48)&fragBits != 0 ||
-			w3>>24 != 0x00_00_08_00_45 || (w4>>32)&fragBits != 0 ||
-			be.Uint32(f[30:]) != s.local ||
-			(proto != header.ProtoTCP && proto != header.ProtoUDP) ||
-			otl != EncapLen+itl || itl < header.IPv4MinLen+header.PortsLen || header.EthernetLen+otl > n ||
-			(s.mtu != 0 && otl > s.mtu) {
-			goto general
-		}
-		var flags uint8
-		if proto == header.ProtoTCP && itl >= header.IPv4MinLen+14 {
-			flags = buf[off+outerLen+header.IPv4MinLen+13]
-			if flags&(tcpFIN|tcpRST|tcpSYN) != 0 {
-				goto general // a state change
-			}
-		}
-		ports := be.Uint32(f[58:])
-		dstLo := v4Mapped | uint64(be.Uint32(f[54:]))
-		pp := portProto(uint16(ports), proto)
-		sl := &s.svcSlots[slotHash(addr128{0, dstLo}, pp)&s.svcMask]
-		if sl.pp != pp || sl.vip.lo != dstLo || sl.vip.hi != 0 {
-			goto general
-		}
-		svc := sl.svc
-		// The connection, by the key's words (see flowHashWords).
-		src := be.Uint32(f[50:])
-		srcLo := v4Mapped | uint64(src)
-		rest := uint64(ports)<<8 | uint64(proto)
-		addrs := uint64(src)<<32 | dstLo&0xffffffff
-		b := &w.ct.buckets[uint32(flowHashWords(0, srcLo, 0, dstLo, rest, s.k0, s.k1))&w.ct.bucketMask]
-		var e *ctMeta
-		for i := range b {
-			if c := &b[i]; c.key.addrs == addrs && c.key.rest == rest && c.deadline >= w.now {
-				e = &c.ctMeta
-				break
-			}
-		}
-		if e == nil {
-			goto general
-		}
-		bi := e.backend
-		if e.state != ctEstablished || int(bi) >= len(svc.backends) {
-			goto general
-		}
-		bk := &svc.backends[bi]
-		if bk.tag != e.tag || !bk.healthy || bk.v6 || bk.remote || svc.prev != nil || s.nextHop == NextHopBackend {
-			goto general
-		}
-
-		// Committed: from here on the packet is forwarded.
-		to := w.ct.udpTimeout
-		if proto == header.ProtoTCP {
-			to = w.ct.tcpTimeout
-		}
-		if d := w.now + to; d != e.deadline {
-			e.deadline = d
-		}
-		w.hits++
-		macs := *(*[12]byte)(f[:12]) // the ingress MACs, before the rewrite overwrites them
-		if s.nextHop == NextHopIngress {
-			*(*[6]byte)(f[0:6]) = *(*[6]byte)(macs[6:12])
-		} else {
-			*(*[6]byte)(f[0:6]) = s.hopMAC
-		}
-		*(*[6]byte)(f[6:12]) = *(*[6]byte)(macs[0:6])
-		*(*[16]byte)(f[14:30]) = *(*[16]byte)(bk.hdr[0:16])
-		*(*[8]byte)(f[30:38]) = *(*[8]byte)(bk.hdr[16:24])
-		id, df := be.Uint16(f[42:]), be.Uint16(f[44:])&header.IPv4FlagDF
-		be.PutUint16(f[16:], uint16(otl))
-		be.PutUint16(f[18:], id)
-		be.PutUint16(f[20:], df)
-		sum := bk.sum + uint32(otl) + uint32(id) + uint32(df)
-		sum = sum&0xffff + sum>>16
-		sum = sum&0xffff + sum>>16
-		be.PutUint16(f[24:], ^uint16(sum))
-		be.PutUint16(f[36:], header.EtherTypeIPv4)
-		p.Len = header.EthernetLen + otl
-		w.countBackend(bk.id)
-		w.reasons[ReasonNone]++
-		return Result{Verdict: Tx, Service: sl.idx, Backend: bi}
-	}
-
-general:
-	r := w.process(p)
-	w.reasons[r.Reason]++
-	return r
 }
 
 // processGeneral follows docs/verdicts.md for any frame.
@@ -334,38 +207,22 @@ func (w *Worker) encapsulate(p *Packet, s *Snapshot, sl *svcSlot, bi uint16, fl 
 	}
 	if !bk.v6 {
 		eth[12], eth[13] = 0x08, 0x00
-		oh := (*[EncapLen]byte)(o[header.EthernetLen:])
-		*oh = *(*[EncapLen]byte)(bk.hdr[:])
-		total := uint32(EncapLen + key + innerLen)
-		if key != 0 {
-			be.PutUint16(oh[20:], header.GREFlagKey)
-			be.PutUint32(o[header.EthernetLen+EncapLen:], fl.second)
-		}
 		df := fl.df
 		if fl.v6 {
 			df = header.IPv4FlagDF // an IPv6 packet is never fragmented on the way
 		}
-		be.PutUint16(oh[2:], uint16(total))
-		be.PutUint16(oh[4:], fl.id)
-		be.PutUint16(oh[6:], df)
-		sum := bk.sum + total + uint32(fl.id) + uint32(df)
-		sum = sum&0xffff + sum>>16
-		sum = sum&0xffff + sum>>16
-		be.PutUint16(oh[10:], ^uint16(sum))
-		be.PutUint16(oh[22:], greProto)
+		oh := (*[EncapLen]byte)(o[header.EthernetLen:])
+		bk.putOuter4(oh, uint16(EncapLen+key+innerLen), fl.id, df, greProto)
+		if key != 0 { // the GRE flags and key: outside the IPv4 checksum
+			be.PutUint16(oh[20:], header.GREFlagKey)
+			be.PutUint32(o[header.EthernetLen+EncapLen:], fl.second)
+		}
 	} else {
 		eth[12], eth[13] = 0x86, 0xdd
-		oh := (*[EncapLen6]byte)(o[header.EthernetLen:])
-		// Fixed-size pieces: a 44-byte array copy is a memmove call.
-		*(*[32]byte)(oh[0:32]) = *(*[32]byte)(bk.hdr[0:32])
-		*(*[12]byte)(oh[32:44]) = *(*[12]byte)(bk.hdr[32:44])
-		// The flow label spreads flows over ECMP paths towards the backends.
 		if fl.hash == 0 { // later fragments are not hashed on the way here
 			fl.hash = flowHash(fl.key, s.k0, s.k1)
 		}
-		be.PutUint32(oh[0:], 6<<28|uint32(fl.hash)&0xfffff)
-		be.PutUint16(oh[4:], uint16(header.GREMinLen+innerLen))
-		be.PutUint16(oh[42:], greProto)
+		bk.putOuter6((*[EncapLen6]byte)(o[header.EthernetLen:]), uint16(header.GREMinLen+innerLen), uint32(fl.hash), greProto)
 	}
 	p.Off, p.Len = start, len(o)
 	w.countBackend(bk.id)

@@ -391,6 +391,33 @@ func TestNoAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Process+Flush allocates %v times per packet", allocs)
 	}
+	// Every fast path, taken on each run.
+	c := testConfig()
+	udpService(&c)
+	w = newTestWorker(t, c)
+	for _, form := range fastForms(t) {
+		if !form.fast {
+			continue
+		}
+		p := packetFor(form.frame)
+		before := w.Stats().FastPath.Load()
+		allocs := testing.AllocsPerRun(100, func() {
+			copy(p.Buf[testHeadroom:], form.frame)
+			p.Off, p.Len = testHeadroom, len(form.frame)
+			if r := w.Process(p); r.Verdict != Tx {
+				t.Fatal(form.name, r)
+			}
+			w.Flush()
+		})
+		if allocs != 0 {
+			t.Errorf("%s: Process+Flush allocates %v times per packet", form.name, allocs)
+		}
+		// AllocsPerRun runs once more than asked; the first two packets of
+		// a flow go the general way (they establish it).
+		if n := w.Stats().FastPath.Load() - before; n < 99 {
+			t.Errorf("%s: %d of 101 packets took a fast path", form.name, n)
+		}
+	}
 }
 
 // BenchmarkProcess forwards one GRE frame over and over (a conntrack hit

@@ -207,8 +207,13 @@ func portProto(port uint16, proto uint8) uint32 {
 	return uint32(port)<<16 | uint32(proto)<<8 | 1
 }
 
+// slotHash places an address and a port/protocol word in the slot tables.
+// x is multiplied before it is mixed in: shifted in as it was before, its
+// low bits (those of the protocol, always ...0001 in portProto) were all
+// that reached a small table's index, so every service of a VIP started
+// at the same slot and all but one missed the fast paths' exact lookup.
 func slotHash(a addr128, x uint32) uint32 {
-	return uint32(((a.lo ^ a.hi*0xff51afd7ed558ccd ^ uint64(x)<<32) * 0x9e3779b97f4a7c15) >> 32)
+	return uint32(((a.lo ^ a.hi*0xff51afd7ed558ccd ^ uint64(x)*0xc2b2ae3d27d4eb4f) * 0x9e3779b97f4a7c15) >> 32)
 }
 
 // NewSnapshot validates c and builds the lookup structures and Maglev tables.
@@ -246,7 +251,7 @@ func NewSnapshotFrom(prev *Snapshot, c Config) (*Snapshot, error) {
 	if len(c.Services) > 1<<15 {
 		return nil, errors.New("too many services")
 	}
-	n := pow2.Ceil(max(2*len(c.Services), 2))
+	n := pow2.Ceil(max(4*len(c.Services), 2)) // mostly empty: a service is found in its own slot
 	s.svcSlots = make([]svcSlot, n)
 	s.vipSlots = make([]vipSlot, n)
 	s.svcMask, s.vipMask = uint32(n-1), uint32(n-1)

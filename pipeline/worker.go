@@ -25,7 +25,10 @@ type Stats struct {
 	// Connection entries replaced to make room, and new flows not recorded
 	// because their bucket was full of established connections.
 	ConntrackEvicted, ConntrackRefused atomic.Uint64
-	Batches                            atomic.Uint64
+	// FastPath counts the packets a fast path (fast.go) handled; the
+	// rest of the forwarded ones went the general way.
+	FastPath atomic.Uint64
+	Batches  atomic.Uint64
 }
 
 // Packets returns the number of packets this worker has received: every
@@ -60,6 +63,7 @@ type Worker struct {
 	backendCount [MaxBackendIDs]uint32
 	touched      []uint16
 	hits, misses uint64
+	fastHits     uint64
 
 	// QUIC-LB (quic.go): packets routed by connection ID, packets of a
 	// QUIC-LB service that fell back to the 5-tuple, and Decode's buffers.
@@ -71,9 +75,6 @@ type Worker struct {
 
 	stats *Stats
 
-	// generalOnly makes Process skip its fast path, so tests can compare
-	// the two.
-	generalOnly bool
 	// touched64 sums what touch loaded (see batch.go); it is never read.
 	touched64 uint64
 }
@@ -151,6 +152,10 @@ func (w *Worker) Flush() {
 		st.QUICRouted.Add(w.quicRouted)
 		st.QUICFallback.Add(w.quicFallback)
 		w.quicRouted, w.quicFallback = 0, 0
+	}
+	if w.fastHits != 0 {
+		st.FastPath.Add(w.fastHits)
+		w.fastHits = 0
 	}
 	if w.fragHits|w.fragMisses != 0 {
 		st.FragHits.Add(w.fragHits)
