@@ -56,10 +56,35 @@ func QUICBenchConfig(backends int, mode string) (pipeline.Config, error) {
 	return c, nil
 }
 
-// QUICFrameLen is the length of a QUIC workload frame with payload octets
-// of QUIC packet (at least the first octet and a connection ID).
+// QUICFrameLen is the length of a GRE-in IPv4/UDP frame with payload
+// octets of UDP payload (a QUIC packet).
 func QUICFrameLen(payload int) int {
 	return header.EthernetLen + 2*header.IPv4MinLen + header.GREMinLen + 8 + payload
+}
+
+// AppendGREUDP appends a GRE-in IPv4/UDP frame (spec's payload ignored)
+// carrying payload as the UDP payload.
+func AppendGREUDP(b []byte, s GRESpec, payload []byte) ([]byte, error) {
+	if !s.Router.Is4() || !s.Local.Is4() || !s.Flow.Src.Is4() || !s.Flow.Dst.Is4() {
+		return b, fmt.Errorf("bench: IPv4 addresses only")
+	}
+	n := QUICFrameLen(len(payload))
+	if n > 65535 {
+		return b, fmt.Errorf("bench: frame of %d bytes is too large", n)
+	}
+	b, f := grow(b, n)
+	innerLen := header.IPv4MinLen + 8 + len(payload)
+	greOuter(f, s, innerLen, header.EtherTypeIPv4)
+	header.IPv4(f[38:]).Encode(header.IPv4Fields{
+		TotalLen: uint16(innerLen), ID: 1, FlagsFrag: header.IPv4FlagDF,
+		TTL: 63, Protocol: header.ProtoUDP, Src: v4(s.Flow.Src), Dst: v4(s.Flow.Dst),
+	})
+	udp := f[58:]
+	binary.BigEndian.PutUint16(udp[0:], s.Flow.Sport)
+	binary.BigEndian.PutUint16(udp[2:], s.Flow.Dport)
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	copy(udp[8:], payload)
+	return b, nil
 }
 
 // NewQUICWorkload builds flows GRE-in IPv4/UDP frames to the VIP's port
@@ -97,22 +122,14 @@ func NewQUICWorkload(flows, payload, backends int, mode string, fresh bool) (*Wo
 			RouterMAC: [6]byte{2, 0, 0, 0, 0, 1}, NodeMAC: [6]byte{2, 0, 0, 0, 0, 2},
 			Router: netip.MustParseAddr("10.0.0.1"), Local: cfg.Local, Flow: FlowN(i, vip, 443),
 		}
-		n := QUICFrameLen(payload)
-		f := make([]byte, n)
-		innerLen := header.IPv4MinLen + 8 + payload
-		greOuter(f, spec, innerLen, header.EtherTypeIPv4)
-		header.IPv4(f[38:]).Encode(header.IPv4Fields{
-			TotalLen: uint16(innerLen), ID: 1, FlagsFrag: header.IPv4FlagDF,
-			TTL: 63, Protocol: header.ProtoUDP, Src: v4(spec.Flow.Src), Dst: v4(vip),
-		})
-		udp := f[58:]
-		binary.BigEndian.PutUint16(udp[0:], spec.Flow.Sport)
-		binary.BigEndian.PutUint16(udp[2:], 443)
-		binary.BigEndian.PutUint16(udp[4:], uint16(8+payload))
-		q := udp[8:]
-		q[0] = 0x40 // short header
+		pkt := make([]byte, payload)
+		pkt[0] = 0x40 // short header
 		binary.BigEndian.PutUint32(nonce, uint32(i))
-		if err := k.Encode(q[1:], quicServerID(i%backends), nonce); err != nil {
+		if err := k.Encode(pkt[1:], quicServerID(i%backends), nonce); err != nil {
+			return nil, err
+		}
+		f, err := AppendGREUDP(nil, spec, pkt)
+		if err != nil {
 			return nil, err
 		}
 		buf := make([]byte, Headroom+len(f))

@@ -27,13 +27,13 @@ func (c *Config) PipelineConfig() (pipeline.Config, error) {
 	}
 	id := uint32(0)
 	for _, s := range c.Services {
-		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Port: s.Port, Proto: uint8(s.Protocol), TableSize: s.TableSize}
+		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Port: s.Port, Proto: uint8(s.Protocol), TableSize: s.TableSize, QUIC: s.QUIC}
 		for _, b := range s.Backends {
 			if id >= pipeline.MaxBackendIDs {
 				return pc, fmt.Errorf("services: more than %d backends in all", pipeline.MaxBackendIDs)
 			}
 			sc.Backends = append(sc.Backends, pipeline.BackendConfig{
-				Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: id,
+				Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: id, QUICServerID: b.QUICServerID,
 			})
 			id++
 		}

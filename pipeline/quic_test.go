@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/gopacket/layers"
@@ -266,6 +269,59 @@ func TestQUICSnapshotErrors(t *testing.T) {
 		mod(&c.Services[len(c.Services)-1])
 		if _, err := NewSnapshot(c); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestGoldenQUIC is TestGolden for QUIC-LB: each case's frame goes through
+// a fresh worker of quicTestConfig (single pass, four pass, plaintext)
+// and its egress is compared with testdata/quic/NAME.out.pcap (the input
+// beside it as NAME.in.pcap). The routed cases' outer destination is the
+// backend their connection ID names, 10.1.0.12 (server id 0a02), where
+// the 5-tuple alone picks another; `go test -run TestGoldenQUIC -update`
+// rewrites them.
+func TestGoldenQUIC(t *testing.T) {
+	dir := filepath.Join("testdata", "quic")
+	if *update {
+		os.RemoveAll(dir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const port = 5002 // Maglev picks another backend than 1 for it (checked below)
+	for _, qc := range quicConfigs {
+		cid := quicCID(t, qc.c, 1, 9)
+		for _, tc := range []struct {
+			name    string
+			payload []byte
+			routed  bool
+		}{
+			{"short-header", shortHeader(cid), true},
+			{"handshake", longHeader(2, quicV1, cid, []byte{1, 2, 3, 4}), true},
+			{"initial", longHeader(0, quicV1, cid, nil), false},
+			{"short-header-truncated", shortHeader(cid)[:len(cid)], false},
+		} {
+			name := "quic-" + qc.name + "-" + tc.name
+			frame := greFrame(t, quicInner(port, tc.payload), nil)
+			w := newTestWorker(t, quicTestConfig(&qc.c))
+			p := packetFor(frame)
+			r := w.Process(p)
+			if r.Verdict != Tx || (r.Backend == 1) != tc.routed {
+				t.Fatalf("%s: %v (backend 1 is the ID's; port %d must hash elsewhere)", name, r, port)
+			}
+			out := p.Buf[p.Off : p.Off+p.Len]
+			in, outFile := filepath.Join(dir, name+".in.pcap"), filepath.Join(dir, name+".out.pcap")
+			if *update {
+				writePcap(t, in, frame)
+				writePcap(t, outFile, out)
+				continue
+			}
+			if got := readPcap(t, in); !bytes.Equal(got, frame) {
+				t.Errorf("%s: the input frame changed; run with -update and review", name)
+			}
+			if want := readPcap(t, outFile); !bytes.Equal(out, want) {
+				t.Errorf("%s: egress differs from %s\n got %x\nwant %x", name, outFile, out, want)
+			}
 		}
 	}
 }
