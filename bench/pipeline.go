@@ -130,23 +130,32 @@ func newWorkload(flows, payload int, v6 bool) (*Workload, error) {
 // source, TTL and checksum stay as Process wrote them, none of which
 // changes the work Process does.
 func RunPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int) PipelineResult {
+	return RunPipelineTap(w, s, wl, packets, batch, nil)
+}
+
+// RunPipelineTap is RunPipeline with the live worker loop's capture hook
+// (pipeline.CaptureTap) called as Loop.Poll calls it: once per batch, and
+// per packet while a capture runs. A nil tap leaves the hook out.
+func RunPipelineTap(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int, tap *pipeline.CaptureTap) PipelineResult {
 	start := time.Now()
-	return runPipeline(w, s, wl, packets, batch, start)
+	return runPipeline(w, s, wl, packets, batch, start, tap)
 }
 
 // WarmUp sends every flow of the workload through w once, untimed, so that
 // a following RunPipeline measures the steady state: connection entries
 // exist and the pages of the connection table they live in are mapped.
 func WarmUp(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload) {
-	runPipeline(w, s, wl, len(wl.packets), 64, time.Now())
+	runPipeline(w, s, wl, len(wl.packets), 64, time.Now(), nil)
 }
 
-func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int, start time.Time) PipelineResult {
+func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets, batch int, start time.Time, tap *pipeline.CaptureTap) PipelineResult {
 	w.Begin(s, start)
 	var tx uint64
 	n := len(wl.packets)
 	local := v4(s.Config().Local)
 	j := 0
+	c := tap.Begin(w)
+	ntx := 0
 	for i := 0; i < packets; i++ {
 		p := &wl.packets[j]
 		if wl.full {
@@ -159,15 +168,30 @@ func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets
 			binary.BigEndian.PutUint16(sp, binary.BigEndian.Uint16(sp)+1)
 		}
 		p.Off, p.Len = Headroom, len(wl.frames[j])
-		if w.Process(p).Verdict == pipeline.Tx {
+		if c != nil {
+			c.Received(p)
+		}
+		r := w.Process(p)
+		if c != nil {
+			c.Processed(p, r)
+		}
+		if r.Verdict == pipeline.Tx {
 			tx++
+			ntx++
 		}
 		if j++; j == n {
 			j = 0
 		}
 		if i%batch == batch-1 {
+			if c != nil {
+				c.Commit(ntx)
+			}
 			w.Flush()
+			c, ntx = tap.Begin(w), 0
 		}
+	}
+	if c != nil {
+		c.Commit(ntx)
 	}
 	w.Flush()
 	return PipelineResult{Packets: packets, Flows: n, Elapsed: time.Since(start), Tx: tx}

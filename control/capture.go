@@ -199,13 +199,13 @@ func reasonNames() []string {
 
 // serveCapture is GET /v1/capture.
 func (a *APIServer) serveCapture(w http.ResponseWriter, r *http.Request) {
-	if a.Capture == nil {
-		a.fail(w, badRequest(http.StatusNotFound, "capture: this raild runs no workers"))
-		return
-	}
 	req, err := ParseCapture(r.URL.Query(), func(s string) bool { _, ok := a.State.Service(s); return ok })
 	if err != nil {
 		a.fail(w, err)
+		return
+	}
+	if a.Capture == nil {
+		a.fail(w, badRequest(http.StatusNotFound, "capture: this raild runs no workers"))
 		return
 	}
 	sess, err := a.Capture.Start(req.Filter)

@@ -40,6 +40,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	staged := fs.Bool("staged", true, "process each batch in two stages, connection-table buckets touched first (ProcessBatch) (--layout nic)")
 	quicMode := fs.String("quic", "", "QUIC short-header packets to a UDP service on port 443: udp (no QUIC-LB option), plaintext, single-pass or four-pass (QUIC-LB, routed by connection ID); --payload is then the QUIC packet (default 1200)")
 	quicNew := fs.Bool("quic-new-tuples", true, "with --quic: each packet from a new source port, a tuple the connection table lacks, so QUIC-LB decodes every one (a client that moved); false: the tuples repeat and the table answers")
+	capture := fs.String("capture", "idle", "the live loop's capture hook (--layout per-flow): idle (hooked, no capture running, as a node normally runs), on (a capture of every packet running, read by another goroutine), off (no hook)")
 	sweep := fs.String("flows-sweep", "", "comma-separated flow counts (e.g. 1k,10k,100k,1M,4M): ns/packet for each and the ratio to the first, in one run (--layout nic)")
 	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
@@ -121,7 +122,28 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, "%v", err)
 		}
 	}
-	r := bench.RunPipeline(w, snap, wl, *packets, *batch)
+	var tap *pipeline.CaptureTap
+	switch *capture {
+	case "off":
+	case "idle", "on":
+		hub := pipeline.NewCapture()
+		tap = hub.NewTap(0, 0)
+		if *capture == "on" {
+			sess, err := hub.Start(pipeline.CaptureFilter{})
+			if err != nil {
+				return fail(stderr, "%v", err)
+			}
+			defer sess.Stop()
+			go func() {
+				for range sess.Ready() {
+					sess.Read(func(*pipeline.CapturedPacket) bool { return true })
+				}
+			}()
+		}
+	default:
+		return fail(stderr, "--capture %q: use idle, on or off", *capture)
+	}
+	r := bench.RunPipelineTap(w, snap, wl, *packets, *batch, tap)
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -132,7 +154,7 @@ func runPipeline(args []string, stdout, stderr io.Writer) int {
 	if *ipv6 {
 		family = "IPv6"
 	}
-	fmt.Fprintf(stdout, "packets:   %d %s over %d flows, %d backends, %d-byte frames, warm-up %v\n", r.Packets, family, r.Flows, *backends, frameLen, *warm)
+	fmt.Fprintf(stdout, "packets:   %d %s over %d flows, %d backends, %d-byte frames, warm-up %v, capture hook %s\n", r.Packets, family, r.Flows, *backends, frameLen, *warm, *capture)
 	fmt.Fprintf(stdout, "elapsed:   %v\n", r.Elapsed.Round(time.Microsecond))
 	fmt.Fprintf(stdout, "rate:      %.0f packets/s\n", r.PacketsPerSecond())
 	fmt.Fprintf(stdout, "per packet: %.1f ns\n", r.NsPerPacket())
