@@ -154,45 +154,62 @@ func runPipeline(w *pipeline.Worker, s *pipeline.Snapshot, wl *Workload, packets
 	n := len(wl.packets)
 	local := v4(s.Config().Local)
 	j := 0
-	c := tap.Begin(w)
-	ntx := 0
-	for i := 0; i < packets; i++ {
-		p := &wl.packets[j]
-		if wl.full {
-			copy(p.Buf[Headroom:Headroom+38], wl.frames[j])
+	for i := 0; i < packets; i += batch {
+		m := min(batch, packets-i)
+		// As the live loop: one check per batch, the plain loop unless a
+		// capture runs.
+		if c := tap.Begin(w); c != nil {
+			tx += wl.captureBatch(w, c, &j, m, local)
 		} else {
-			binary.BigEndian.PutUint32(p.Buf[Headroom+30:], local)
+			for range m {
+				p := wl.next(j, local)
+				if w.Process(p).Verdict == pipeline.Tx {
+					tx++
+				}
+				if j++; j == n {
+					j = 0
+				}
+			}
 		}
-		if wl.freshPorts {
-			sp := p.Buf[Headroom+58:]
-			binary.BigEndian.PutUint16(sp, binary.BigEndian.Uint16(sp)+1)
-		}
-		p.Off, p.Len = Headroom, len(wl.frames[j])
-		if c != nil {
-			c.Received(p)
-		}
+		w.Flush()
+	}
+	return PipelineResult{Packets: packets, Flows: n, Elapsed: time.Since(start), Tx: tx}
+}
+
+// next restores packet j's ingress headers (Process rewrote them the last
+// time round) and returns it.
+func (wl *Workload) next(j int, local uint32) *pipeline.Packet {
+	p := &wl.packets[j]
+	if wl.full {
+		copy(p.Buf[Headroom:Headroom+38], wl.frames[j])
+	} else {
+		binary.BigEndian.PutUint32(p.Buf[Headroom+30:], local)
+	}
+	if wl.freshPorts {
+		sp := p.Buf[Headroom+58:]
+		binary.BigEndian.PutUint16(sp, binary.BigEndian.Uint16(sp)+1)
+	}
+	p.Off, p.Len = Headroom, len(wl.frames[j])
+	return p
+}
+
+// captureBatch is runPipeline's batch of m packets while a capture runs,
+// as pipeline.Loop's: the tap sees each packet before and after Process,
+// and the whole batch is transmitted.
+func (wl *Workload) captureBatch(w *pipeline.Worker, c *pipeline.CaptureTap, j *int, m int, local uint32) uint64 {
+	var tx uint64
+	for range m {
+		p := wl.next(*j, local)
+		c.Received(p)
 		r := w.Process(p)
-		if c != nil {
-			c.Processed(p, r)
-		}
+		c.Processed(p, r)
 		if r.Verdict == pipeline.Tx {
 			tx++
-			ntx++
 		}
-		if j++; j == n {
-			j = 0
-		}
-		if i%batch == batch-1 {
-			if c != nil {
-				c.Commit(ntx)
-			}
-			w.Flush()
-			c, ntx = tap.Begin(w), 0
+		if *j++; *j == len(wl.packets) {
+			*j = 0
 		}
 	}
-	if c != nil {
-		c.Commit(ntx)
-	}
-	w.Flush()
-	return PipelineResult{Packets: packets, Flows: n, Elapsed: time.Since(start), Tx: tx}
+	c.Commit(int(tx))
+	return tx
 }

@@ -374,10 +374,16 @@ func (t *CaptureTap) Dropped() uint64  { return t.dropped.Load() }
 // before Process and Processed after, and the batch with Commit once it
 // is on the tx ring.
 func (t *CaptureTap) Begin(w *Worker) *CaptureTap {
-	if t == nil {
+	if t == nil || t.set.Load() == nil {
 		return nil
 	}
-	cs := t.set.Load()
+	return t.begin(w)
+}
+
+// begin is Begin when a capture runs: out of line, so that Begin inlines
+// into the loop.
+func (t *CaptureTap) begin(w *Worker) *CaptureTap {
+	cs := t.set.Load() // again: the last capture may have stopped since
 	if cs == nil {
 		return nil
 	}

@@ -65,25 +65,22 @@ func (l *Loop) Poll() int {
 	}
 	w := l.W
 	w.Begin(l.Snap.Load(), time.Now())
-	c := l.Tap.Begin(w) // nil unless a capture runs
 	ntx := 0
-	for i := range l.rx[:n] {
-		d := &l.rx[i]
-		buf, off := s.Frame(d.Addr)
-		p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
-		if c != nil {
-			c.Received(&p)
-		}
-		r := w.Process(&p)
-		if c != nil {
-			c.Processed(&p, r)
-		}
-		if r.Verdict == Tx {
-			l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
-			l.txr[ntx] = r
-			ntx++
-		} else {
-			s.Recycle(d.Addr)
+	c := l.Tap.Begin(w) // nil unless a capture runs
+	if c != nil {
+		ntx = l.captureBatch(c, n) // capture_linux.go: this loop, with the tap
+	} else {
+		for i := range l.rx[:n] {
+			d := &l.rx[i]
+			buf, off := s.Frame(d.Addr)
+			p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
+			if r := w.Process(&p); r.Verdict == Tx {
+				l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
+				l.txr[ntx] = r
+				ntx++
+			} else {
+				s.Recycle(d.Addr)
+			}
 		}
 	}
 	sent := 0

@@ -131,6 +131,9 @@ func TestLabCapture(t *testing.T) {
 	if len(seen) != len(labBackends) {
 		t.Errorf("backends in the capture: %v, want all of %v", seen, labBackends)
 	}
+	if out, err := exec.Command("tshark", "-r", webCap.file, "-c", "4", "-T", "fields", "-e", "frame.interface_name", "-e", "ip.dst", "-e", "frame.comment").Output(); err == nil {
+		t.Logf("railctl: %stshark -r web.pcapng:\n%s", webCap.errb, out)
+	}
 	if !strings.Contains(webCap.errb.String(), "100 packets captured, 0 lost") {
 		t.Errorf("railctl said %q", webCap.errb)
 	}
