@@ -113,12 +113,17 @@ func newWorkload(flows, payload int, v6 bool) (*Workload, error) {
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, Headroom+len(f))
-		copy(buf[Headroom:], f)
-		w.frames = append(w.frames, f)
-		w.packets = append(w.packets, pipeline.Packet{Buf: buf, Off: Headroom, Len: len(f)})
+		w.add(f)
 	}
 	return w, nil
+}
+
+// add puts frame f in the workload, in a buffer of its own with headroom.
+func (w *Workload) add(f []byte) {
+	buf := make([]byte, Headroom+len(f))
+	copy(buf[Headroom:], f)
+	w.frames = append(w.frames, f)
+	w.packets = append(w.packets, pipeline.Packet{Buf: buf, Off: Headroom, Len: len(f)})
 }
 
 // RunPipeline runs packets packets round-robin over the workload's flows

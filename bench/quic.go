@@ -132,10 +132,7 @@ func NewQUICWorkload(flows, payload, backends int, mode string, fresh bool) (*Wo
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, Headroom+len(f))
-		copy(buf[Headroom:], f)
-		w.frames = append(w.frames, f)
-		w.packets = append(w.packets, pipeline.Packet{Buf: buf, Off: Headroom, Len: len(f)})
+		w.add(f)
 	}
 	return w, nil
 }

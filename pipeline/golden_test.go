@@ -46,18 +46,25 @@ func TestGolden(t *testing.T) {
 		if r.Verdict == Tx {
 			out = p.Buf[p.Off : p.Off+p.Len]
 		}
-		in, outFile := filepath.Join(dir, name+".in.pcap"), filepath.Join(dir, name+".out.pcap")
-		if *update {
-			writePcap(t, in, tc.frame)
-			writePcap(t, outFile, out)
-			continue
-		}
-		if got := readPcap(t, in); !bytes.Equal(got, tc.frame) {
-			t.Errorf("%s: the input frame changed; run with -update and review", tc.name)
-		}
-		if want := readPcap(t, outFile); !bytes.Equal(out, want) {
-			t.Errorf("%s: egress differs from %s (%v/%v)\n got %x\nwant %x", tc.name, outFile, r.Verdict, r.Reason, out, want)
-		}
+		checkGolden(t, dir, name, tc.frame, out, r)
+	}
+}
+
+// checkGolden compares a case's input frame and egress (nil: none) with
+// dir/NAME.in.pcap and dir/NAME.out.pcap, or with -update writes them.
+func checkGolden(t *testing.T, dir, name string, frame, out []byte, r Result) {
+	t.Helper()
+	in, outFile := filepath.Join(dir, name+".in.pcap"), filepath.Join(dir, name+".out.pcap")
+	if *update {
+		writePcap(t, in, frame)
+		writePcap(t, outFile, out)
+		return
+	}
+	if got := readPcap(t, in); !bytes.Equal(got, frame) {
+		t.Errorf("%s: the input frame changed; run with -update and review", name)
+	}
+	if want := readPcap(t, outFile); !bytes.Equal(out, want) {
+		t.Errorf("%s: egress differs from %s (%v/%v)\n got %x\nwant %x", name, outFile, r.Verdict, r.Reason, out, want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"os"
@@ -309,19 +308,7 @@ func TestGoldenQUIC(t *testing.T) {
 			if r.Verdict != Tx || (r.Backend == 1) != tc.routed {
 				t.Fatalf("%s: %v (backend 1 is the ID's; port %d must hash elsewhere)", name, r, port)
 			}
-			out := p.Buf[p.Off : p.Off+p.Len]
-			in, outFile := filepath.Join(dir, name+".in.pcap"), filepath.Join(dir, name+".out.pcap")
-			if *update {
-				writePcap(t, in, frame)
-				writePcap(t, outFile, out)
-				continue
-			}
-			if got := readPcap(t, in); !bytes.Equal(got, frame) {
-				t.Errorf("%s: the input frame changed; run with -update and review", name)
-			}
-			if want := readPcap(t, outFile); !bytes.Equal(out, want) {
-				t.Errorf("%s: egress differs from %s\n got %x\nwant %x", name, outFile, out, want)
-			}
+			checkGolden(t, dir, name, frame, p.Buf[p.Off:p.Off+p.Len], r)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -163,22 +162,11 @@ func TestSecondChanceGolden(t *testing.T) {
 	for name, f := range map[string][]byte{"second-chance-keyed": keyed, "second-chance-not-keyed": plain} {
 		w := newTestWorker(t, secondChanceConfig())
 		p := packetFor(f)
-		if r := w.Process(p); r.Verdict != Tx {
+		r := w.Process(p)
+		if r.Verdict != Tx {
 			t.Fatalf("%s: %v %v", name, r.Verdict, r.Reason)
 		}
-		out := p.Buf[p.Off : p.Off+p.Len]
-		in, outFile := filepath.Join("testdata", "secondchance", name+".in.pcap"), filepath.Join("testdata", "secondchance", name+".out.pcap")
-		if *update {
-			writePcap(t, in, f)
-			writePcap(t, outFile, out)
-			continue
-		}
-		if got := readPcap(t, in); !bytes.Equal(got, f) {
-			t.Errorf("%s: the input frame changed; run with -update and review", name)
-		}
-		if want := readPcap(t, outFile); !bytes.Equal(out, want) {
-			t.Errorf("%s: egress differs from %s\n got %x\nwant %x", name, outFile, out, want)
-		}
+		checkGolden(t, filepath.Join("testdata", "secondchance"), name, f, p.Buf[p.Off:p.Off+p.Len], r)
 	}
 }
 

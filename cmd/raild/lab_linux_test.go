@@ -468,9 +468,15 @@ func TestLabForwardsGRE(t *testing.T) {
 
 // passes sums rail_pass_packets_total for one reason over queues and CPUs.
 func passes(m map[string]float64, reason string) float64 {
+	return sumWith(m, "rail_pass_packets_total", `reason="`+reason+`"`)
+}
+
+// sumWith sums the series of metric that carry label (e.g. reason="x")
+// over the other labels.
+func sumWith(m map[string]float64, metric, label string) float64 {
 	var s float64
 	for k, v := range m {
-		if strings.HasPrefix(k, "rail_pass_packets_total{") && strings.Contains(k, `reason="`+reason+`"`) {
+		if strings.HasPrefix(k, metric+"{") && strings.Contains(k, label) {
 			s += v
 		}
 	}

@@ -91,13 +91,7 @@ func TestQUICMigrationLab(t *testing.T) {
 
 // sumQUIC adds up rail_quic_packets_total for one result over the workers.
 func sumQUIC(m map[string]float64, result string) float64 {
-	var s float64
-	for k, v := range m {
-		if strings.HasPrefix(k, "rail_quic_packets_total{") && strings.Contains(k, `result="`+result+`"`) {
-			s += v
-		}
-	}
-	return s
+	return sumWith(m, "rail_quic_packets_total", `result="`+result+`"`)
 }
 
 func buildH3Server(t *testing.T) string {
