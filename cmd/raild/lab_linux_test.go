@@ -157,10 +157,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func startRaild(t *testing.T, cfg string) *daemon {
+func startRaild(t *testing.T, cfg string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{log: &syncBuffer{}}
-	d.cmd = exec.Command("ip", "netns", "exec", lbNS, raildBinary(t), "run", "--config", cfg)
+	d.cmd = exec.Command("ip", append([]string{"netns", "exec", lbNS, raildBinary(t), "run", "--config", cfg}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

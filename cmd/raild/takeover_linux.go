@@ -249,17 +249,17 @@ func (t *takeoverServer) refuse(c *net.UnixConn, msg string) {
 // forwarding as before.
 func (t *takeoverServer) handle(c *net.UnixConn) {
 	defer c.Close()
-	if !t.busy.CompareAndSwap(false, true) {
-		t.refuse(c, "another takeover is in progress")
-		return
-	}
-	defer t.busy.Store(false)
 	c.SetDeadline(time.Now().Add(tkPrepareTimeout))
 	var hello tkHello
 	if _, err := recvMsg(c, &hello); err != nil {
 		t.log.Warn("takeover: no hello", "err", err)
 		return
 	}
+	if !t.busy.CompareAndSwap(false, true) {
+		t.refuse(c, "another takeover is in progress")
+		return
+	}
+	defer t.busy.Store(false)
 	if hello.Protocol != takeoverProtocol {
 		t.refuse(c, fmt.Sprintf("incompatible versions: the running raild (%s) speaks takeover protocol %s, the new one (%s) %s; restart instead",
 			buildVersion(), takeoverProtocol, hello.Version, hello.Protocol))
