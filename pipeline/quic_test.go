@@ -312,3 +312,54 @@ func TestGoldenQUIC(t *testing.T) {
 		}
 	}
 }
+
+// FuzzQUIC sends any UDP payload to a QUIC-LB service (each algorithm in
+// turn) with backend 2 down: every packet is forwarded, never to the down
+// backend, without an allocation; and a payload whose connection ID names
+// backend i (as quicDCID and the codec read it) goes to i.
+func FuzzQUIC(f *testing.F) {
+	for _, qc := range quicConfigs {
+		cid := quicCID(f, qc.c, 1, 5)
+		f.Add(shortHeader(cid), uint16(1))
+		f.Add(longHeader(2, quicV1, cid, nil), uint16(2))
+		f.Add(longHeader(0, quicV1, cid, nil), uint16(3))
+	}
+	var ws []*Worker
+	for _, qc := range quicConfigs {
+		c := quicTestConfig(&qc.c)
+		c.Services[len(c.Services)-1].Backends[2].Healthy = false
+		ws = append(ws, newTestWorker(f, c))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte, sport uint16) {
+		if len(payload) > 1400 {
+			return
+		}
+		frame := greFrame(t, quicInner(sport, payload), nil)
+		for k, w := range ws {
+			p := packetFor(frame)
+			var r Result
+			if n := testing.AllocsPerRun(1, func() {
+				copy(p.Buf[testHeadroom:], frame)
+				p.Off, p.Len = testHeadroom, len(frame)
+				r = w.Process(p)
+			}); n != 0 {
+				t.Fatalf("%s: %v allocations", quicConfigs[k].name, n)
+			}
+			if r.Verdict != Tx || r.Backend == 2 {
+				t.Fatalf("%s: %+v", quicConfigs[k].name, r)
+			}
+			q := w.snap.services[r.Service].quic
+			if dcid, ok := quicDCID(payload, q.codec.CIDLen()); ok {
+				var s quiclb.Scratch
+				if _, bi, why := q.route(dcid, &s, w.snap.services[r.Service].backends); why == quicOK && r.Backend != bi {
+					// A tuple the table had (an earlier input on the same
+					// port) keeps its backend; a fresh worker decides by ID.
+					fresh := newTestWorker(t, w.snap.Config())
+					if r2 := fresh.Process(packetFor(frame)); r2.Backend != bi {
+						t.Fatalf("%s: backend %d, the connection ID names %d", quicConfigs[k].name, r2.Backend, bi)
+					}
+				}
+			}
+		}
+	})
+}
