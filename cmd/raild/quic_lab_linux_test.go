@@ -253,7 +253,7 @@ func migrateOne(i int, first, second *net.UDPConn) moveResult {
 		r.err = fmt.Errorf("add path: %w", err)
 		return r
 	}
-	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	pctx, pcancel := context.WithTimeout(ctx, 4*time.Second)
 	err = p.Probe(pctx)
 	pcancel()
 	if err != nil {
