@@ -363,3 +363,27 @@ func FuzzQUIC(f *testing.F) {
 		}
 	})
 }
+
+// QUIC-LB reads the connection ID the same way inside IPv6 (GRE over IPv4
+// to an IPv6 VIP with IPv6 backends).
+func TestQUICIPv6(t *testing.T) {
+	qc := quicConfigs[1].c
+	c := testConfig()
+	var bs []BackendConfig
+	for i, a := range backends6 {
+		sid, _ := quiclb.ParseServerID(quicSIDs[i])
+		bs = append(bs, BackendConfig{Address: a, Weight: 1, Healthy: true, ID: uint32(40 + i), QUICServerID: sid})
+	}
+	c.Services = append(c.Services, ServiceConfig{Name: "h3v6", VIP: vip6, Port: 443, Proto: 17, TableSize: 251, Backends: bs, QUIC: &qc})
+	w := newTestWorker(t, c)
+	for i := range backends6 {
+		cid := quicCID(t, qc, i, 3)
+		for port := uint16(7000 + 100*i); port < uint16(7040+100*i); port++ {
+			in := innerSpec{src: clientIP6, dst: vip6, proto: layers.IPProtocolUDP, sport: port, dport: 443, payload: shortHeader(cid)}
+			r := w.Process(packetFor(greFrame(t, in, nil)))
+			if r.Verdict != Tx || w.snap.services[r.Service].name != "h3v6" || r.Backend != uint16(i) {
+				t.Fatalf("port %d: %+v, want backend %d", port, r, i)
+			}
+		}
+	}
+}
