@@ -125,7 +125,7 @@ func newConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration, fd int) 
 	if entries == 0 || entries > 1<<28 {
 		return nil, fmt.Errorf("conntrack: %d entries per core is out of range (1…%d)", entries, 1<<28)
 	}
-	n, n6 := pow2.Ceil(max(entries, 64)), pow2.Ceil(max(entries/4, 64))
+	n, n6 := ctSlots(entries)
 	c := &Conntrack{
 		bucketMask: n/ctWays - 1,
 		mask6:      n6/ctWays - 1,
@@ -136,6 +136,18 @@ func newConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration, fd int) 
 		return nil, err
 	}
 	return c, nil
+}
+
+// ctSlots are the IPv4 and IPv6 slots of a table of at least entries.
+func ctSlots(entries uint32) (n4, n6 uint32) {
+	return pow2.Ceil(max(entries, 64)), pow2.Ceil(max(entries/4, 64))
+}
+
+// ConntrackBytes is the memory of one worker's connection tables for
+// entries (conntrack.entries_per_core): fixed from the start, never grown.
+func ConntrackBytes(entries uint32) int64 {
+	n4, n6 := ctSlots(entries)
+	return int64(ctBytes(n4/ctWays, n6/ctWays))
 }
 
 // ctBytes is the size of the tables of n4 IPv4 and n6 IPv6 buckets.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
@@ -328,5 +329,22 @@ func TestConntrackOneEntryPerFlow(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d entries for one flow", n)
+	}
+}
+
+// TestConntrackBytes: what raild plan reports is what NewConntrack maps.
+func TestConntrackBytes(t *testing.T) {
+	for _, entries := range []uint32{1, 4096, 1 << 20} {
+		ct, err := NewConntrack(entries, time.Hour, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := int64(len(ct.buckets))*int64(unsafe.Sizeof(ctBucket4{})) + int64(len(ct.buckets6))*int64(unsafe.Sizeof(ctBucket6{}))
+		if want := ConntrackBytes(entries); got != want {
+			t.Errorf("%d entries: the tables take %d bytes, ConntrackBytes says %d", entries, got, want)
+		}
+	}
+	if got, want := ConntrackBytes(1<<20), int64(48<<20); got != want {
+		t.Errorf("1M entries: %d bytes, want %d (32 bytes an IPv4 slot, 64 a quarter as many IPv6 ones)", got, want)
 	}
 }

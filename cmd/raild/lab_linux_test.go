@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,12 +57,17 @@ func sh(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-func labUp(t *testing.T) {
+func labUp(t *testing.T) { labUpQueues(t, 1) }
+
+// labUpQueues is labUp with n rx and n tx queues on each end.
+func labUpQueues(t *testing.T, n int) {
 	labDown()
 	t.Cleanup(labDown)
 	sh(t, "ip", "netns", "add", genNS)
 	sh(t, "ip", "netns", "add", lbNS)
-	sh(t, "ip", "link", "add", genIf, "netns", genNS, "type", "veth", "peer", "name", lbIf, "netns", lbNS)
+	q := strconv.Itoa(n)
+	sh(t, "ip", "link", "add", genIf, "netns", genNS, "numrxqueues", q, "numtxqueues", q,
+		"type", "veth", "peer", "name", lbIf, "netns", lbNS, "numrxqueues", q, "numtxqueues", q)
 	sh(t, "ip", "-n", genNS, "link", "set", genIf, "address", net6(genMAC), "up")
 	sh(t, "ip", "-n", lbNS, "link", "set", lbIf, "address", net6(lbMAC), "up")
 	sh(t, "ip", "-n", genNS, "link", "set", "lo", "up")

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/rail-lb/rail/pin"
+	"github.com/rail-lb/rail/pipeline"
 )
 
 func init() {
@@ -31,6 +32,10 @@ type planJSON struct {
 	NoFile     uint64 `json:"nofile_limit"`
 	NoFileHard uint64 `json:"nofile_hard_limit"`
 	NoFileNeed int    `json:"nofile_needed"`
+	// The connection tables: entries per worker and their memory.
+	ConntrackEntries uint32 `json:"conntrack_entries_per_core"`
+	ConntrackBytes   int64  `json:"conntrack_bytes_per_core"`
+	ConntrackTotal   int64  `json:"conntrack_bytes_total"`
 }
 
 type assignJSON struct {
@@ -105,6 +110,9 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 		Allowed: pin.FormatCPUs(topo.Allowed), Isolated: pin.FormatCPUs(topo.Isolated),
 		Assignments: []assignJSON{}, Notes: topo.Notes(plan),
 	}
+	out.ConntrackEntries = cfg.Conntrack.EntriesPerCore
+	out.ConntrackBytes = pipeline.ConntrackBytes(cfg.Conntrack.EntriesPerCore)
+	out.ConntrackTotal = out.ConntrackBytes * int64(len(plan))
 	out.NoFile, out.NoFileHard = raiseNoFile()
 	out.NoFileNeed = fdBudget(cfg, len(plan))
 	if note := fdNote(out.NoFile, out.NoFileHard, out.NoFileNeed); note != "" {
@@ -154,6 +162,8 @@ func printPlan(w io.Writer, p planJSON, requested bool) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nfile descriptors: limit %d (hard %d), raild needs at most %d\n", p.NoFile, p.NoFileHard, p.NoFileNeed)
+	fmt.Fprintf(w, "connection tables: %d entries per worker, %s each, %s for %s (allocated at start, never grown)\n",
+		p.ConntrackEntries, mib(p.ConntrackBytes), mib(p.ConntrackTotal), count(len(p.Assignments), "worker"))
 	if len(p.Notes) == 0 {
 		fmt.Fprintln(w, "\nno notes: one worker per core, nothing shared")
 		return
