@@ -10,9 +10,9 @@ import "github.com/rail-lb/rail/pipeline/header"
 // shape — an early, independent load, Go's stand-in for a prefetch — then
 // it processes each frame with Process, whose own loads of those buckets
 // now hit the cache. Verdicts and bytes are Process's
-// (TestBatchMatchesProcess). The live loop (Loop.Poll) does not stage yet:
-// the gain has still to be measured on a quiet machine (railbench pipeline
-// --flows-sweep … --staged=true|false).
+// (TestBatchMatchesProcess). The live loop (Loop.Poll) stages its batches
+// the same way; railbench pipeline --flows-sweep … --staged=true|false
+// shows what it saves.
 
 // ProcessBatch processes ps[i] into rs[i] for every i (rs must be at least
 // as long as ps), exactly as calling Process on each in order would.

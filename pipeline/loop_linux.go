@@ -30,6 +30,7 @@ type Loop struct {
 	Tap *CaptureTap
 
 	rx  [Batch]rings.Desc
+	pk  [Batch]Packet // the received frames, staged (batch.go)
 	tx  [Batch]rings.Desc
 	txr [Batch]Result // what Process said of each tx descriptor
 }
@@ -70,16 +71,23 @@ func (l *Loop) Poll() int {
 	if c != nil {
 		ntx = l.captureBatch(c, n) // capture_linux.go: this loop, with the tap
 	} else {
+		// In two stages, as ProcessBatch: first touch every frame's
+		// connection-table bucket, so that the batch's cache misses
+		// overlap, then process.
 		for i := range l.rx[:n] {
 			d := &l.rx[i]
 			buf, off := s.Frame(d.Addr)
-			p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
-			if r := w.Process(&p); r.Verdict == Tx {
-				l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
+			l.pk[i] = Packet{Buf: buf, Off: off, Len: int(d.Len)}
+			w.touch(&l.pk[i])
+		}
+		for i := range l.pk[:n] {
+			p, addr := &l.pk[i], l.rx[i].Addr
+			if r := w.Process(p); r.Verdict == Tx {
+				l.tx[ntx] = rings.Desc{Addr: s.FrameBase(addr) + uint64(p.Off), Len: uint32(p.Len)}
 				l.txr[ntx] = r
 				ntx++
 			} else {
-				s.Recycle(d.Addr)
+				s.Recycle(addr)
 			}
 		}
 	}
