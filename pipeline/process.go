@@ -424,11 +424,11 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 				return Result{Verdict: Pass, Reason: NotOurs}
 			}
 			end := ethIPv6Len + ip6.PayloadLen()
-			nh, at, frag, ok := walkExtensions(b[:end], ip6.NextHeader(), ethIPv6Len)
-			if !ok || nh != header.ProtoGRE {
+			nh, at, fragAt, r := walkExtensions(b[:end], ip6.NextHeader(), ethIPv6Len)
+			if r != ReasonNone || nh != header.ProtoGRE {
 				return Result{Verdict: Pass, Reason: NotOurs}
 			}
-			if frag {
+			if fragAt != 0 {
 				return Result{Verdict: Drop, Reason: Fragment}
 			}
 			innerAt, innerEnd, gre = at, end, true
@@ -514,36 +514,13 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 			return Result{Verdict: Pass, Reason: NoService}
 		}
 		pkt := region[:end]
-		nh, l4at, ok := ip6.NextHeader(), header.IPv6Len, true
-		for i := 0; header.IsExtension(nh); i++ {
-			if i == maxExtensions {
-				return Result{Verdict: Drop, Reason: Unsupported}
-			}
-			if l4at+2 > len(pkt) {
-				ok = false
-				break
-			}
-			el := header.ExtensionLen(nh, pkt[l4at:])
-			if l4at+el > len(pkt) {
-				ok = false
-				break
-			}
-			if nh == header.ProtoFragment {
-				fh := pkt[l4at : l4at+header.IPv6FragmentLen]
-				frag = true
-				later = be.Uint16(fh[2:])>>3 != 0
-				fl.fragID = be.Uint32(fh[4:])
-				if later {
-					// What follows a later fragment's header is data: its
-					// next header is the protocol.
-					nh, l4at = fh[0], l4at+el
-					break
-				}
-			}
-			nh, l4at = pkt[l4at], l4at+el
+		nh, l4at, fragAt, r := walkExtensions(pkt, ip6.NextHeader(), header.IPv6Len)
+		if r != ReasonNone {
+			return Result{Verdict: Drop, Reason: r}
 		}
-		if !ok {
-			return Result{Verdict: Drop, Reason: Malformed}
+		if fragAt != 0 {
+			fh := pkt[fragAt : fragAt+header.IPv6FragmentLen]
+			frag, later, fl.fragID = true, be.Uint16(fh[2:])>>3 != 0, be.Uint32(fh[4:])
 		}
 		proto, l4 = nh, pkt[l4at:]
 		fl.df = header.IPv4FlagDF
@@ -612,8 +589,8 @@ func embedded(v6 bool, l4 []byte) (src, dst addr128, proto uint8, ports uint32, 
 	if len(q) < header.IPv6Len || q[0]>>4 != 6 {
 		return
 	}
-	nh, at, _, walked := walkExtensions(q, q[6], header.IPv6Len)
-	if !walked || at+header.PortsLen > len(q) {
+	nh, at, _, r := walkExtensions(q, q[6], header.IPv6Len)
+	if r != ReasonNone || at+header.PortsLen > len(q) {
 		return
 	}
 	return addr128{be.Uint64(q[8:]), be.Uint64(q[16:])}, addr128{be.Uint64(q[24:]), be.Uint64(q[32:])}, nh, quotedPorts(nh, q[at:]), true
@@ -629,27 +606,31 @@ func quotedPorts(proto uint8, l4 []byte) uint32 {
 }
 
 // walkExtensions follows IPv6 extension headers in b from next header nh at
-// offset at: the final next header, where it starts, whether a fragment
-// header was seen, and false when a header runs past b or there are more
-// than maxExtensions.
-func walkExtensions(b []byte, nh uint8, at int) (uint8, int, bool, bool) {
-	frag := false
+// offset at: the final next header (for a later fragment, the protocol
+// its data belongs to), where it starts, where the fragment header is (0:
+// none), and Unsupported when there are more than maxExtensions, Malformed
+// when a header runs past b, ReasonNone otherwise.
+func walkExtensions(b []byte, nh uint8, at int) (uint8, int, int, Reason) {
+	fragAt := 0
 	for i := 0; header.IsExtension(nh); i++ {
-		if i == maxExtensions || at+2 > len(b) {
-			return nh, at, frag, false
+		if i == maxExtensions {
+			return nh, at, fragAt, Unsupported
+		}
+		if at+2 > len(b) {
+			return nh, at, fragAt, Malformed
 		}
 		el := header.ExtensionLen(nh, b[at:])
 		if at+el > len(b) {
-			return nh, at, frag, false
+			return nh, at, fragAt, Malformed
 		}
 		next := b[at]
 		if nh == header.ProtoFragment {
-			frag = true
+			fragAt = at
 			if be.Uint16(b[at+2:])>>3 != 0 {
-				return next, at + el, frag, true // a later fragment: data follows
+				return next, at + el, fragAt, ReasonNone // a later fragment: data follows
 			}
 		}
 		nh, at = next, at+el
 	}
-	return nh, at, frag, true
+	return nh, at, fragAt, ReasonNone
 }
