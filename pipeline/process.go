@@ -325,7 +325,7 @@ func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, hdrLen int, fl *flo
 		if start < 0 {
 			return Result{Verdict: Drop, Reason: NoHeadroom}
 		}
-		client, vip := be.Uint32(in[12:]), be.Uint32(in[16:])
+		client, vip := header.IPv4(in).Src(), header.IPv4(in).Dst()
 		o := buf[start : fl.inner+quote]
 		replyEthernet(o, &macs, header.EtherTypeIPv4)
 		header.IPv4(o[header.EthernetLen:]).Encode(header.IPv4Fields{
@@ -346,9 +346,7 @@ func (w *Worker) tooBig(p *Packet, s *Snapshot, sl *svcSlot, hdrLen int, fl *flo
 	if start < 0 {
 		return Result{Verdict: Drop, Reason: NoHeadroom}
 	}
-	var client, vip [16]byte
-	copy(client[:], in[8:24])
-	copy(vip[:], in[24:40])
+	client, vip := header.IPv6(in).Src(), header.IPv6(in).Dst()
 	o := buf[start : fl.inner+quote]
 	replyEthernet(o, &macs, header.EtherTypeIPv6)
 	header.IPv6(o[header.EthernetLen:]).Encode(header.IPv6Fields{
@@ -386,24 +384,23 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 	}
 	var innerAt, innerEnd int // the inner packet's region in b
 	gre := false
-	switch be.Uint16(b[12:]) {
+	switch header.Ethernet(b).Type() {
 	case header.EtherTypeIPv4:
 		if len(b) < ethIPv4Len {
 			return Result{Verdict: Pass, Reason: NotOurs}
 		}
-		hdr := (*[ethIPv4Len]byte)(b)
-		dst := be.Uint32(hdr[30:])
-		if dst == s.local && hdr[23] == header.ProtoGRE {
-			hl := int(hdr[14]&0xf) << 2
-			tl := int(be.Uint16(hdr[16:]))
-			if hdr[14]>>4 != 4 || hl < header.IPv4MinLen || hl+header.GREMinLen > tl || tl > len(b)-header.EthernetLen {
+		ip := header.IPv4(b[header.EthernetLen:])
+		dst := ip.Dst()
+		if dst == s.local && ip.Protocol() == header.ProtoGRE {
+			hl, tl, ok := ip.Lengths()
+			if !ok || hl+header.GREMinLen > tl {
 				return Result{Verdict: Drop, Reason: Malformed}
 			}
-			if be.Uint16(hdr[20:])&(header.IPv4FlagMF|header.IPv4FragOffset) != 0 {
+			if ip.IsFragment() {
 				return Result{Verdict: Drop, Reason: Fragment}
 			}
 			innerAt, innerEnd, gre = header.EthernetLen+hl, header.EthernetLen+tl, true
-			fl.viaGRE, fl.from = true, mapped4(be.Uint32(hdr[26:]))
+			fl.viaGRE, fl.from = true, mapped4(ip.Src())
 		} else if s.isVIP(mapped4(dst)) {
 			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), false
 		} else {
@@ -414,7 +411,7 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 			return Result{Verdict: Pass, Reason: NotOurs}
 		}
 		ip6 := header.IPv6(b[header.EthernetLen:])
-		dst := addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
+		dst := dst6(ip6)
 		if dst.isMapped() {
 			// An IPv6 packet to an IPv4-mapped address is no address of ours.
 			return Result{Verdict: Pass, Reason: NotOurs}
@@ -432,7 +429,7 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 				return Result{Verdict: Drop, Reason: Fragment}
 			}
 			innerAt, innerEnd, gre = at, end, true
-			fl.viaGRE, fl.from = true, addr128{be.Uint64(ip6[8:]), be.Uint64(ip6[16:])}
+			fl.viaGRE, fl.from = true, src6(ip6)
 		} else if s.isVIP(dst) {
 			innerAt, innerEnd, fl.v6 = header.EthernetLen, len(b), true
 		} else {
@@ -472,6 +469,17 @@ func (w *Worker) parseGeneral(p *Packet, fl *flow) Result {
 	return w.parseInner(fl, b[innerAt:innerEnd], off+innerAt, gre)
 }
 
+// src6 and dst6 are an IPv6 header's addresses.
+func src6(ip6 header.IPv6) addr128 {
+	hi, lo := ip6.SrcWords()
+	return addr128{hi, lo}
+}
+
+func dst6(ip6 header.IPv6) addr128 {
+	hi, lo := ip6.DstWords()
+	return addr128{hi, lo}
+}
+
 // parseInner is docs/verdicts.md §3, steps 1 to 4, for the inner packet in
 // region, which starts at buffer offset at.
 func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
@@ -481,23 +489,19 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 	var proto uint8
 	frag, later := false, false
 	if !fl.v6 {
-		if len(region) < header.IPv4MinLen {
+		in := header.IPv4(region)
+		hl, tl, ok := in.Lengths()
+		if !ok {
 			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		in := (*[header.IPv4MinLen]byte)(region)
-		hl := int(in[0]&0xf) << 2
-		tl := int(be.Uint16(in[2:]))
-		if in[0]>>4 != 4 || hl < header.IPv4MinLen || hl > tl || tl > len(region) {
-			return Result{Verdict: Drop, Reason: Malformed}
-		}
-		src, dst = mapped4(be.Uint32(in[12:])), mapped4(be.Uint32(in[16:]))
+		src, dst = mapped4(in.Src()), mapped4(in.Dst())
 		if gre && !s.isVIP(dst) {
 			return Result{Verdict: Pass, Reason: NoService}
 		}
-		fw := be.Uint16(in[6:])
-		frag, later = fw&(header.IPv4FlagMF|header.IPv4FragOffset) != 0, fw&header.IPv4FragOffset != 0
-		proto, l4 = in[9], region[hl:tl]
-		fl.id, fl.df, fl.fragID, fl.hl = be.Uint16(in[4:]), fw&header.IPv4FlagDF, uint32(be.Uint16(in[4:])), hl
+		fw := in.FlagsFrag()
+		frag, later = in.IsFragment(), fw&header.IPv4FragOffset != 0
+		proto, l4 = in.Protocol(), region[hl:tl]
+		fl.id, fl.df, fl.fragID, fl.hl = in.ID(), fw&header.IPv4FlagDF, uint32(in.ID()), hl
 		fl.end = at + tl
 	} else {
 		if len(region) < header.IPv6Len {
@@ -508,8 +512,7 @@ func (w *Worker) parseInner(fl *flow, region []byte, at int, gre bool) Result {
 		if ip6.Version() != 6 || end > len(region) {
 			return Result{Verdict: Drop, Reason: Malformed}
 		}
-		src = addr128{be.Uint64(ip6[8:]), be.Uint64(ip6[16:])}
-		dst = addr128{be.Uint64(ip6[24:]), be.Uint64(ip6[32:])}
+		src, dst = src6(ip6), dst6(ip6)
 		if gre && (dst.isMapped() || !s.isVIP(dst)) {
 			return Result{Verdict: Pass, Reason: NoService}
 		}
@@ -580,20 +583,22 @@ func embedded(v6 bool, l4 []byte) (src, dst addr128, proto uint8, ports uint32, 
 		if len(q) < header.IPv4MinLen {
 			return
 		}
-		hl := int(q[0]&0xf) << 2
-		if q[0]>>4 != 4 || hl < header.IPv4MinLen || hl > int(be.Uint16(q[2:])) || hl+header.PortsLen > len(q) {
+		// The quote may be shorter than its own total length says.
+		ip := header.IPv4(q)
+		hl := ip.HeaderLen()
+		if ip.Version() != 4 || hl < header.IPv4MinLen || hl > ip.TotalLen() || hl+header.PortsLen > len(q) {
 			return
 		}
-		return mapped4(be.Uint32(q[12:])), mapped4(be.Uint32(q[16:])), q[9], quotedPorts(q[9], q[hl:]), true
+		return mapped4(ip.Src()), mapped4(ip.Dst()), ip.Protocol(), quotedPorts(ip.Protocol(), q[hl:]), true
 	}
-	if len(q) < header.IPv6Len || q[0]>>4 != 6 {
+	if len(q) < header.IPv6Len || header.IPv6(q).Version() != 6 {
 		return
 	}
-	nh, at, _, r := walkExtensions(q, q[6], header.IPv6Len)
+	nh, at, _, r := walkExtensions(q, header.IPv6(q).NextHeader(), header.IPv6Len)
 	if r != ReasonNone || at+header.PortsLen > len(q) {
 		return
 	}
-	return addr128{be.Uint64(q[8:]), be.Uint64(q[16:])}, addr128{be.Uint64(q[24:]), be.Uint64(q[32:])}, nh, quotedPorts(nh, q[at:]), true
+	return src6(header.IPv6(q)), dst6(header.IPv6(q)), nh, quotedPorts(nh, q[at:]), true
 }
 
 // quotedPorts are the ports of a quoted TCP or UDP header; 0 for other

@@ -84,11 +84,19 @@ func (b IPv4) Dst() uint32 { return binary.BigEndian.Uint32(b[ipDst:]) }
 // Valid reports whether b holds a well-formed IPv4 header whose total length
 // fits in b: version 4, IHL ≥ 5, header and total length inside b.
 func (b IPv4) Valid() bool {
-	if len(b) < IPv4MinLen || b.Version() != 4 {
-		return false
+	_, _, ok := b.Lengths()
+	return ok
+}
+
+// Lengths returns the header length and the total length, and whether b
+// is Valid: the parser's check and its two fields in one reading.
+func (b IPv4) Lengths() (hl, tl int, ok bool) {
+	if len(b) < IPv4MinLen {
+		return 0, 0, false
 	}
-	hl, tl := b.HeaderLen(), b.TotalLen()
-	return hl >= IPv4MinLen && hl <= tl && tl <= len(b)
+	h := (*[IPv4MinLen]byte)(b)
+	hl, tl = int(h[ipVersIHL]&0xf)<<2, int(binary.BigEndian.Uint16(h[ipTotalLen:]))
+	return hl, tl, h[ipVersIHL]>>4 == 4 && hl >= IPv4MinLen && hl <= tl && tl <= len(b)
 }
 
 // Encode writes a 20-byte header without options and a valid checksum.

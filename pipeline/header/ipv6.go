@@ -59,6 +59,17 @@ func (b IPv6) Src() (a [16]byte) { copy(a[:], b[ip6Src:ip6Src+16]); return }
 // Dst returns the destination address.
 func (b IPv6) Dst() (a [16]byte) { copy(a[:], b[ip6Dst:ip6Dst+16]); return }
 
+// SrcWords returns the source address as two big-endian words (high, low):
+// what a flow key holds, without a 16-byte copy.
+func (b IPv6) SrcWords() (hi, lo uint64) {
+	return binary.BigEndian.Uint64(b[ip6Src:]), binary.BigEndian.Uint64(b[ip6Src+8:])
+}
+
+// DstWords returns the destination address as two big-endian words.
+func (b IPv6) DstWords() (hi, lo uint64) {
+	return binary.BigEndian.Uint64(b[ip6Dst:]), binary.BigEndian.Uint64(b[ip6Dst+8:])
+}
+
 // IPv6Fields are the fields of an IPv6 fixed header, for Encode.
 type IPv6Fields struct {
 	TrafficClass uint8
