@@ -47,9 +47,10 @@ func QUICBenchConfig(backends int, mode string) (pipeline.Config, error) {
 	}
 	c := BenchConfig(backends)
 	s := &c.Services[0]
-	s.Name, s.Port, s.Proto, s.QUIC = "h3", 443, header.ProtoUDP, qc
-	for i := range s.Backends {
-		if qc != nil {
+	s.Name, s.Port, s.Proto = "h3", 443, header.ProtoUDP
+	if qc != nil {
+		s.QUIC = []quiclb.Config{*qc}
+		for i := range s.Backends {
 			s.Backends[i].QUICServerID = quicServerID(i)
 		}
 	}

@@ -238,8 +238,9 @@ type Service struct {
 	// (docs/DSR.md); backends run raild decap.
 	SecondChance bool
 	// QUIC, when set, routes the service's QUIC packets by the server id
-	// in their destination connection ID (QUIC-LB, docs/QUIC.md).
-	QUIC *quiclb.Config
+	// in their destination connection ID (QUIC-LB, docs/QUIC.md): one
+	// configuration, or several of distinct config ids (rotation).
+	QUIC []quiclb.Config
 	// Line is where the service starts in the file.
 	Line int
 }

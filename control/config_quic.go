@@ -11,17 +11,66 @@ import (
 var quicKeys = []string{"config_id", "server_id_length", "nonce_length", "key"}
 
 // quic parses services[].quic: the QUIC-LB configuration a UDP service
-// routes by (docs/QUIC.md). Lengths are in octets; the key, when given, is
-// 16 octets in hex (32 digits) and selects the encrypted algorithm.
+// routes by (docs/QUIC.md), or a list of them with distinct config ids
+// and one server id length (rotation: the first octet of each connection
+// ID says which one made it).
 func (p *parser) quic(n *yaml.Node, path string, s *Service) {
-	f, ok := p.mapping(n, path, quicKeys)
-	if !ok {
-		return
-	}
+	n = deref(n)
 	if s.Protocol != UDP {
 		p.errf(n, path, "QUIC-LB routing needs protocol: udp (the service's protocol is %s)", s.Protocol)
 	}
+	type parsed struct {
+		c    quiclb.Config
+		node *yaml.Node
+		path string
+	}
+	var all []parsed
+	ok := true
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			p.errf(n, path, "an empty list: give one configuration (a mapping) or several")
+			return
+		}
+		for i, e := range n.Content {
+			e = deref(e)
+			c, good := p.quicConfig(e, index(path, i))
+			all, ok = append(all, parsed{c, e, index(path, i)}), ok && good
+		}
+	} else {
+		c, good := p.quicConfig(n, path)
+		all, ok = append(all, parsed{c, n, path}), good
+	}
+	if !ok {
+		return
+	}
+	for i, a := range all[1:] {
+		for _, b := range all[:i+1] {
+			if a.c.ID == b.c.ID {
+				p.errf(a.node, a.path+".config_id", "config id %d is already %s's (line %d)", a.c.ID, b.path, b.node.Line)
+				ok = false
+			}
+		}
+		if a.c.ServerIDLen != all[0].c.ServerIDLen {
+			p.errf(a.node, a.path+".server_id_length", "%d, but %s has %d: the configurations share the backends' quic_server_id", a.c.ServerIDLen, all[0].path, all[0].c.ServerIDLen)
+			ok = false
+		}
+	}
+	if ok {
+		for _, a := range all {
+			s.QUIC = append(s.QUIC, a.c)
+		}
+	}
+}
+
+// quicConfig parses one QUIC-LB configuration. Lengths are in octets; the
+// key, when given, is 16 octets in hex (32 digits) and selects the
+// encrypted algorithm.
+func (p *parser) quicConfig(n *yaml.Node, path string) (quiclb.Config, bool) {
 	var c quiclb.Config
+	f, ok := p.mapping(n, path, quicKeys)
+	if !ok {
+		return c, false
+	}
 	good := true
 	need := func(key, example string) *yaml.Node {
 		e := f[key]
@@ -79,10 +128,10 @@ func (p *parser) quic(n *yaml.Node, path string, s *Service) {
 	if good {
 		if err := c.Validate(); err != nil { // every rule is checked above; this is a backstop
 			p.errf(n, path, "%v", err)
-			return
+			return c, false
 		}
-		s.QUIC = &c
 	}
+	return c, good
 }
 
 // quicIDNode is a backend and its quic_server_id (nil: not given).
@@ -96,13 +145,13 @@ func (p *parser) quicServerIDs(s *Service, ids []quicIDNode, path string) {
 	for i, n := range ids {
 		e := n.id
 		if e == nil {
-			if s.QUIC != nil {
+			if len(s.QUIC) > 0 {
 				p.warnf(n.backend, index(path, i), "no quic_server_id: this backend's QUIC connections break when a client's address changes")
 			}
 			continue
 		}
 		bp := index(path, i) + ".quic_server_id"
-		if s.QUIC == nil {
+		if len(s.QUIC) == 0 {
 			p.errf(e, bp, "the service has no quic option (see docs/QUIC.md)")
 			continue
 		}
@@ -111,8 +160,8 @@ func (p *parser) quicServerIDs(s *Service, ids []quicIDNode, path string) {
 			continue
 		}
 		id, err := quiclb.ParseServerID(v)
-		if err != nil || id.Len() != s.QUIC.ServerIDLen {
-			p.errf(e, bp, "expected %d hex digits (server_id_length %d), got %q", 2*s.QUIC.ServerIDLen, s.QUIC.ServerIDLen, v)
+		if n := s.QUIC[0].ServerIDLen; err != nil || id.Len() != n {
+			p.errf(e, bp, "expected %d hex digits (server_id_length %d), got %q", 2*n, n, v)
 			continue
 		}
 		if j, dup := seen[id]; dup {

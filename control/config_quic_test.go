@@ -26,8 +26,11 @@ func TestParseQUIC(t *testing.T) {
 	if c == nil || len(probs) != 0 {
 		t.Fatalf("problems: %v", probs)
 	}
-	q := c.Services[0].QUIC
-	if q == nil || q.ID != 1 || q.ServerIDLen != 2 || q.NonceLen != 14 || len(q.Key) != 16 || q.Key[0] != 0x8f {
+	if len(c.Services[0].QUIC) != 1 {
+		t.Fatalf("quic: %+v", c.Services[0].QUIC)
+	}
+	q := c.Services[0].QUIC[0]
+	if q.ID != 1 || q.ServerIDLen != 2 || q.NonceLen != 14 || len(q.Key) != 16 || q.Key[0] != 0x8f {
 		t.Fatalf("quic: %+v", q)
 	}
 	if got := c.Services[0].Backends[1].QUICServerID.String(); got != "0a02" {
@@ -35,7 +38,7 @@ func TestParseQUIC(t *testing.T) {
 	}
 	// Without a key: plaintext.
 	c, probs = Parse([]byte(strings.Replace(quicSvc, "      key: 8f95f09245765f80256934e50c66207f\n", "", 1)), "t.yaml")
-	if c == nil || len(probs) != 0 || c.Services[0].QUIC.Key != nil {
+	if c == nil || len(probs) != 0 || c.Services[0].QUIC[0].Key != nil {
 		t.Fatalf("plaintext: %v", probs)
 	}
 }
@@ -68,6 +71,35 @@ func TestParseQUICProblems(t *testing.T) {
 				t.Errorf("missing problem (config %v)\n want t.yaml:%s\n got  %s", c != nil, tt.want, strings.Join(got, "\n      "))
 			}
 		})
+	}
+	// Rotation: a list of configurations.
+	rot := strings.Replace(quicSvc, `    quic:
+      config_id: 1
+      server_id_length: 2
+      nonce_length: 14
+      key: 8f95f09245765f80256934e50c66207f
+`, `    quic:
+      - {config_id: 1, server_id_length: 2, nonce_length: 14, key: 8f95f09245765f80256934e50c66207f}
+      - {config_id: 2, server_id_length: 2, nonce_length: 6}
+`, 1)
+	if c, probs := Parse([]byte(rot), "t.yaml"); c == nil || len(probs) != 0 || len(c.Services[0].QUIC) != 2 || c.Services[0].QUIC[1].ID != 2 || c.Services[0].QUIC[1].Key != nil {
+		t.Fatalf("rotation: %v", probs)
+	}
+	for _, tt := range []struct{ name, in, want string }{
+		{"config id twice", strings.Replace(rot, "config_id: 2", "config_id: 1", 1), "9:9: services[0].quic[1].config_id: config id 1 is already services[0].quic[0]'s (line 8)"},
+		{"server id lengths differ", strings.Replace(rot, "server_id_length: 2, nonce_length: 6", "server_id_length: 3, nonce_length: 6", 1), "9:9: services[0].quic[1].server_id_length: 3, but services[0].quic[0] has 2: the configurations share the backends' quic_server_id"},
+		{"empty list", strings.Replace(quicSvc, "    quic:\n      config_id: 1\n      server_id_length: 2\n      nonce_length: 14\n      key: 8f95f09245765f80256934e50c66207f\n", "    quic: []\n", 1), "7:11: services[0].quic: an empty list: give one configuration (a mapping) or several"},
+	} {
+		_, probs := Parse([]byte(tt.in), "t.yaml")
+		found := false
+		var got []string
+		for _, p := range probs {
+			got = append(got, p.String())
+			found = found || p.String() == "t.yaml:"+tt.want
+		}
+		if !found {
+			t.Errorf("%s: missing problem\n want t.yaml:%s\n got  %s", tt.name, tt.want, strings.Join(got, "\n      "))
+		}
 	}
 	// A backend without a server id is a warning, not an error.
 	c, probs := Parse([]byte(strings.Replace(quicSvc, `, quic_server_id: "0a02"`, "", 1)), "t.yaml")

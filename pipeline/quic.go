@@ -15,32 +15,43 @@ import (
 // client that changes address or port keeps its server. Anything that
 // does not decode to such a backend takes the 5-tuple path as before.
 
-// quicService is a service's QUIC-LB routing: the configuration's codec
-// (its AES key expanded once, here) and the backends by server id.
+// quicService is a service's QUIC-LB routing: a codec per configuration,
+// by config id (their AES keys expanded once, here), and the backends by
+// server id, which every configuration shares.
 type quicService struct {
-	codec *quiclb.Codec
-	ids   map[quiclb.ServerID]uint16 // server id → backend index
+	codecs [quiclb.MaxConfigID + 2]*quiclb.Codec // by config id 0…7; nil: none (7 never has one)
+	ids    map[quiclb.ServerID]uint16            // server id → backend index
 }
 
 // newQUICService builds sc's QUIC-LB routing; nil when it has none.
 func newQUICService(sc ServiceConfig) (*quicService, error) {
-	if sc.QUIC == nil {
+	if len(sc.QUIC) == 0 {
 		return nil, nil
 	}
 	if sc.Proto != header.ProtoUDP {
 		return nil, fmt.Errorf("service %q: QUIC-LB needs protocol udp", sc.Name)
 	}
-	k, err := quiclb.NewCodec(*sc.QUIC)
-	if err != nil {
-		return nil, fmt.Errorf("service %q: quic: %w", sc.Name, err)
+	q := &quicService{ids: make(map[quiclb.ServerID]uint16)}
+	sidLen := sc.QUIC[0].ServerIDLen
+	for _, c := range sc.QUIC {
+		k, err := quiclb.NewCodec(c)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: quic: %w", sc.Name, err)
+		}
+		if q.codecs[c.ID] != nil {
+			return nil, fmt.Errorf("service %q: quic: config id %d twice", sc.Name, c.ID)
+		}
+		if c.ServerIDLen != sidLen {
+			return nil, fmt.Errorf("service %q: quic: config id %d has server ids of %d octets, config id %d of %d", sc.Name, c.ID, c.ServerIDLen, sc.QUIC[0].ID, sidLen)
+		}
+		q.codecs[c.ID] = k
 	}
-	q := &quicService{codec: k, ids: make(map[quiclb.ServerID]uint16)}
 	for i, b := range sc.Backends {
 		if b.QUICServerID.Len() == 0 || b.Remote {
 			continue
 		}
-		if b.QUICServerID.Len() != sc.QUIC.ServerIDLen {
-			return nil, fmt.Errorf("service %q: backend %v: server id %v is not %d octets", sc.Name, b.Address, b.QUICServerID, sc.QUIC.ServerIDLen)
+		if b.QUICServerID.Len() != sidLen {
+			return nil, fmt.Errorf("service %q: backend %v: server id %v is not %d octets", sc.Name, b.Address, b.QUICServerID, sidLen)
 		}
 		if j, dup := q.ids[b.QUICServerID]; dup {
 			return nil, fmt.Errorf("service %q: server id %v is backend %v's and %v's", sc.Name, b.QUICServerID, sc.Backends[j].Address, b.Address)
@@ -61,19 +72,20 @@ const (
 )
 
 // quicDCID returns the destination connection ID of the QUIC packet at
-// the start of a UDP payload, cidLen octets of it (short header: the
-// configured length; long header: the header's, which must be at least
-// cidLen), or false when the packet cannot carry a connection ID its
-// server chose: too short, version negotiation, an unknown version, or an
-// Initial or 0-RTT packet, whose DCID the client may have picked at
-// random (those go by the 5-tuple, so that new connections follow Maglev
-// and its weights).
-func quicDCID(b []byte, cidLen int) ([]byte, bool) {
-	if len(b) < 1+cidLen {
+// the start of a UDP payload — for a short header, whose ID has no length
+// field, everything after the first octet (the configuration its first
+// octet names says how much of it is the ID) — or false when the packet
+// cannot carry a connection ID its server chose: empty, version
+// negotiation, an unknown version, a long-header DCID over 20 octets or
+// past the end, or an Initial or 0-RTT packet, whose DCID the client may
+// have picked at random (those go by the 5-tuple, so that new connections
+// follow Maglev and its weights).
+func quicDCID(b []byte) ([]byte, bool) {
+	if len(b) < 2 {
 		return nil, false
 	}
 	if b[0]&0x80 == 0 { // short header: the first octet, then the DCID
-		return b[1 : 1+cidLen], true
+		return b[1:], true
 	}
 	if len(b) < 6 {
 		return nil, false
@@ -92,10 +104,10 @@ func quicDCID(b []byte, cidLen int) ([]byte, bool) {
 		return nil, false
 	}
 	n := int(b[5])
-	if n < cidLen || n > quicMaxCIDLen || len(b) < 6+n {
+	if n > quicMaxCIDLen || len(b) < 6+n {
 		return nil, false
 	}
-	return b[6 : 6+cidLen], true
+	return b[6 : 6+n], true
 }
 
 // quicRoute is the QUIC-LB step of processGeneral, for a packet of a
@@ -125,7 +137,7 @@ func (w *Worker) quicRoute(svc *service, p *Packet, fl *flow, at ctSlot) uint16 
 // quicBackend decodes the server id in the DCID of payload and returns its
 // backend if that is healthy, else maglev.NoBackend.
 func (w *Worker) quicBackend(q *quicService, backends []backend, payload []byte) uint16 {
-	dcid, ok := quicDCID(payload, q.codec.CIDLen())
+	dcid, ok := quicDCID(payload)
 	if !ok {
 		return maglev.NoBackend
 	}
@@ -138,7 +150,8 @@ func (w *Worker) quicBackend(q *quicService, backends []backend, payload []byte)
 // Why a connection ID names no usable backend (QUICTrace.Why).
 const (
 	quicOK          = ""
-	quicUndecodable = "not of this configuration (shorter than its length, or another config id)"
+	quicNoConfig    = "no configuration of the service has this config id"
+	quicUndecodable = "shorter than its configuration's connection IDs"
 	quicUnknownID   = "no backend has this server id"
 	quicUnhealthy   = "the backend with this server id is down"
 )
@@ -147,7 +160,15 @@ const (
 // with it (maglev.NoBackend: none) and why a packet with it is not routed
 // to that backend (quicOK: it is).
 func (q *quicService) route(dcid []byte, s *quiclb.Scratch, backends []backend) (quiclb.ServerID, uint16, string) {
-	sid, ok := q.codec.Decode(dcid, s)
+	var sid quiclb.ServerID
+	if len(dcid) == 0 {
+		return sid, maglev.NoBackend, quicUndecodable
+	}
+	k := q.codecs[dcid[0]>>5] // the config rotation bits choose the configuration
+	if k == nil {
+		return sid, maglev.NoBackend, quicNoConfig
+	}
+	sid, ok := k.Decode(dcid, s)
 	if !ok {
 		return sid, maglev.NoBackend, quicUndecodable
 	}
@@ -169,8 +190,8 @@ type QUICTrace struct {
 	Configured bool
 	// ConfigID is the config id the ID's first octet carries.
 	ConfigID uint8
-	// Decoded: the ID is long enough and of the service's config id;
-	// ServerID is then what it decodes to.
+	// Decoded: the ID is of one of the service's config ids and long
+	// enough for it; ServerID is then what it decodes to.
 	Decoded  bool
 	ServerID quiclb.ServerID
 	// Backend is the backend with that server id (an index in the
@@ -183,7 +204,8 @@ type QUICTrace struct {
 }
 
 // TraceQUIC decodes dcid, the destination connection ID of a QUIC packet
-// (short header: the first CIDLen octets count), for t's service.
+// (octets past its configuration's length do not count), for t's
+// service.
 func (s *Snapshot) TraceQUIC(t *TraceResult, dcid []byte) QUICTrace {
 	qt := QUICTrace{Backend: maglev.NoBackend}
 	if t.Service < 0 || s.services[t.Service].quic == nil {
@@ -196,7 +218,7 @@ func (s *Snapshot) TraceQUIC(t *TraceResult, dcid []byte) QUICTrace {
 	}
 	var sc quiclb.Scratch
 	sid, bi, why := svc.quic.route(dcid, &sc, svc.backends)
-	qt.Decoded = why != quicUndecodable
+	qt.Decoded = why != quicUndecodable && why != quicNoConfig
 	if qt.Decoded {
 		qt.ServerID = sid
 	}

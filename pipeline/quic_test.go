@@ -41,7 +41,11 @@ func quicTestConfig(qc *quiclb.Config) Config {
 		}
 		bs = append(bs, b)
 	}
-	c.Services = append(c.Services, ServiceConfig{Name: "h3", VIP: vipQUIC, Port: 443, Proto: 17, TableSize: 65537, Backends: bs, QUIC: qc})
+	sc := ServiceConfig{Name: "h3", VIP: vipQUIC, Port: 443, Proto: 17, TableSize: 65537, Backends: bs}
+	if qc != nil {
+		sc.QUIC = []quiclb.Config{*qc}
+	}
+	c.Services = append(c.Services, sc)
 	return c
 }
 
@@ -262,7 +266,9 @@ func TestQUICSnapshotErrors(t *testing.T) {
 		"tcp":        func(s *ServiceConfig) { s.Proto = 6 },
 		"length":     func(s *ServiceConfig) { s.Backends[0].QUICServerID, _ = quiclb.ParseServerID("01") },
 		"twice":      func(s *ServiceConfig) { s.Backends[1].QUICServerID = s.Backends[0].QUICServerID },
-		"bad config": func(s *ServiceConfig) { s.QUIC = &quiclb.Config{ServerIDLen: 2, NonceLen: 2} },
+		"bad config": func(s *ServiceConfig) { s.QUIC = []quiclb.Config{{ServerIDLen: 2, NonceLen: 2}} },
+		"id twice":   func(s *ServiceConfig) { s.QUIC = append(s.QUIC, s.QUIC[0]) },
+		"sid length": func(s *ServiceConfig) { s.QUIC = append(s.QUIC, quiclb.Config{ID: 2, ServerIDLen: 3, NonceLen: 6}) },
 	} {
 		c := quicTestConfig(&qc)
 		mod(&c.Services[len(c.Services)-1])
@@ -349,7 +355,7 @@ func FuzzQUIC(f *testing.F) {
 				t.Fatalf("%s: %+v", quicConfigs[k].name, r)
 			}
 			q := w.snap.services[r.Service].quic
-			if dcid, ok := quicDCID(payload, q.codec.CIDLen()); ok {
+			if dcid, ok := quicDCID(payload); ok {
 				var s quiclb.Scratch
 				if _, bi, why := q.route(dcid, &s, w.snap.services[r.Service].backends); why == quicOK && r.Backend != bi {
 					// A tuple the table had (an earlier input on the same
@@ -374,7 +380,7 @@ func TestQUICIPv6(t *testing.T) {
 		sid, _ := quiclb.ParseServerID(quicSIDs[i])
 		bs = append(bs, BackendConfig{Address: a, Weight: 1, Healthy: true, ID: uint32(40 + i), QUICServerID: sid})
 	}
-	c.Services = append(c.Services, ServiceConfig{Name: "h3v6", VIP: vip6, Port: 443, Proto: 17, TableSize: 251, Backends: bs, QUIC: &qc})
+	c.Services = append(c.Services, ServiceConfig{Name: "h3v6", VIP: vip6, Port: 443, Proto: 17, TableSize: 251, Backends: bs, QUIC: []quiclb.Config{qc}})
 	w := newTestWorker(t, c)
 	for i := range backends6 {
 		cid := quicCID(t, qc, i, 3)
@@ -385,5 +391,43 @@ func TestQUICIPv6(t *testing.T) {
 				t.Fatalf("port %d: %+v, want backend %d", port, r, i)
 			}
 		}
+	}
+}
+
+// Key rotation: two configurations side by side (config ids 1 and 2,
+// other keys and nonce lengths, the same server ids); the first octet of
+// each connection ID chooses, and a config id the service lacks goes by
+// the 5-tuple.
+func TestQUICRotation(t *testing.T) {
+	old, next := quicConfigs[1].c, quicConfigs[2].c
+	next.ID, next.Key = 2, append([]byte(nil), quicKey...)
+	next.Key[0] ^= 0xff
+	c := quicTestConfig(&old)
+	h3 := &c.Services[len(c.Services)-1]
+	h3.QUIC = append(h3.QUIC, next)
+	w := newTestWorker(t, c)
+	port := uint16(9000)
+	for i := range backends {
+		for _, qc := range []quiclb.Config{old, next} {
+			cid := quicCID(t, qc, i, 4)
+			for range 20 {
+				port++
+				if got := quicPick(t, w, quicInner(port, shortHeader(cid))); got != uint16(i) {
+					t.Fatalf("config id %d: backend %d, want %d", qc.ID, got, i)
+				}
+			}
+		}
+	}
+	third := next
+	third.ID = 3
+	w.Flush()
+	routed := w.Stats().QUICRouted.Load()
+	for range 20 {
+		port++
+		quicPick(t, w, quicInner(port, shortHeader(quicCID(t, third, 0, 4))))
+	}
+	w.Flush()
+	if w.Stats().QUICRouted.Load() != routed || w.Stats().QUICFallback.Load() != 20 {
+		t.Fatalf("config id 3 (not the service's): routed %d, fell back %d", w.Stats().QUICRouted.Load()-routed, w.Stats().QUICFallback.Load())
 	}
 }

@@ -56,8 +56,10 @@ type ServiceConfig struct {
 	// transition carries the other pick in its GRE key (docs/DSR.md).
 	SecondChance bool
 	// QUIC, for a UDP service, routes QUIC packets by the server id in
-	// their destination connection ID (QUIC-LB, quic.go); nil: none.
-	QUIC *quiclb.Config
+	// their destination connection ID (QUIC-LB, quic.go): one
+	// configuration, or several of distinct config ids (rotation), all
+	// with the same server id length; empty: none.
+	QUIC []quiclb.Config
 }
 
 // BackendState is a backend's place in a transition, declared in the
@@ -497,6 +499,7 @@ func (c Config) clone() Config {
 	c.Services = append([]ServiceConfig(nil), c.Services...)
 	for i := range c.Services {
 		c.Services[i].Backends = append([]BackendConfig(nil), c.Services[i].Backends...)
+		c.Services[i].QUIC = append([]quiclb.Config(nil), c.Services[i].QUIC...)
 	}
 	return c
 }

@@ -140,7 +140,8 @@ func TestTrace(t *testing.T) {
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "quic     dcid 280a02010203040506: config id 1, server id 0a02 -> 10.1.0.12: healthy", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a02010203040506"}, 0, "SYN      tx to 10.1.0.12, by QUIC-LB server id 0a02", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a09010203040506"}, 0, "server id 0a09: no backend has this server id (routed by the 5-tuple)", ""},
-		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "480a02010203040506"}, 0, "(config id 2): not of this configuration", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "480a02010203040506"}, 0, "(config id 2): no configuration of the service has this config id", ""},
+		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "280a0201"}, 0, "(config id 1): shorter than its configuration's connection IDs", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:80", "tcp", "--dcid", "280a02010203040506"}, 0, "the service has no quic option", ""},
 		{[]string{"trace", "198.51.100.7:40000", "192.0.2.10:443", "udp", "--dcid", "zz"}, 1, "", `dcid: "zz" is not a connection ID in hex`},
 	} {
