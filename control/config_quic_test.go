@@ -1,6 +1,9 @@
 package control
 
 import (
+	"encoding/hex"
+	"net/netip"
+	"os"
 	"strings"
 	"testing"
 )
@@ -105,5 +108,30 @@ func TestParseQUICProblems(t *testing.T) {
 	c, probs := Parse([]byte(strings.Replace(quicSvc, `, quic_server_id: "0a02"`, "", 1)), "t.yaml")
 	if c == nil || len(probs) != 1 || !probs[0].Warning || !strings.Contains(probs[0].String(), "14:9: warning: services[0].backends[1]: no quic_server_id") {
 		t.Fatalf("want one warning, got %v", probs)
+	}
+}
+
+// A reload adds a second configuration (key rotation) to the live
+// snapshot: connection IDs of the new config id route from then on.
+func TestReloadQUICRotation(t *testing.T) {
+	l := newAPILab(t, quicSvc)
+	src, dst := netip.MustParseAddrPort("198.51.100.7:40000"), netip.MustParseAddrPort("192.0.2.10:443")
+	dcid, _ := hex.DecodeString("480a02010203040506") // config id 2, plaintext, server id 0a02
+	if v := l.state.Trace(src, dst, 17, dcid); v.QUIC == nil || v.QUIC.Routed {
+		t.Fatalf("before the reload: %+v", v.QUIC)
+	}
+	rot := strings.Replace(quicSvc, "      key: 8f95f09245765f80256934e50c66207f\n",
+		"      key: 8f95f09245765f80256934e50c66207f\n    - {config_id: 2, server_id_length: 2, nonce_length: 6}\n", 1)
+	rot = strings.Replace(rot, "    quic:\n      config_id: 1\n      server_id_length: 2\n      nonce_length: 14\n",
+		"    quic:\n    - config_id: 1\n      server_id_length: 2\n      nonce_length: 14\n", 1)
+	if err := os.WriteFile(l.file, []byte(rot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.state.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	v := l.state.Trace(src, dst, 17, dcid)
+	if v.QUIC == nil || !v.QUIC.Routed || v.QUIC.ServerID != "0a02" || v.SYN.Backend == nil || v.SYN.Backend.Address != "10.1.0.12" {
+		t.Fatalf("after the reload: %+v, SYN %+v", v.QUIC, v.SYN)
 	}
 }
