@@ -6,7 +6,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 GOFLAGS_TEST ?=
 SHELL_SCRIPTS := $(wildcard tools/*.sh tools/lib/*.sh) .ci/run
 
-.PHONY: all build test lint shellcheck demo fleet-demo generate bench soak overload clean
+.PHONY: all build test lint shellcheck demo fleet-demo generate bench soak overload lab-takeover clean
 
 all: build
 
@@ -70,6 +70,15 @@ bench: build
 # RAIL_SOAK_POLICY=off|limit to try another memory policy.
 soak:
 	RAIL_SOAK=$${RAIL_SOAK:-10m} $(GO) test -run '^TestLabSoak$$' -count=1 -v -timeout 2h ./cmd/raild
+
+# Ten takeovers in a row (as root): raild run --takeover replaces the running
+# raild ten times under one GRE load over 1,000 flows on the lab (namespaces
+# rto-*); it passes when no frame is lost or reordered, the UMEM frames and
+# connection entries add up after each, and the failure paths leave the
+# running raild forwarding (cmd/raild/takeover_lab_linux_test.go; `make test`
+# runs one takeover). RAIL_TAKEOVER_RATE=20000 for more load.
+lab-takeover:
+	RAIL_TAKEOVERS=$${RAIL_TAKEOVERS:-10} $(GO) test -run '^TestLabTakeover$$' -count=1 -v -timeout 20m ./cmd/raild
 
 # The long overload (as root): raild on the lab (namespaces ro-*) is offered
 # twice what it forwarded on a capacity ladder measured first, for 60 s, on

@@ -97,7 +97,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 	// starting must not kill it, and a SIGTERM must still detach cleanly.
 	// They wait in the channel until the main loop below.
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sig)
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -241,6 +241,9 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 	}
 	defer tks.close()
 	n.startWorkers()
+	if tk == nil {
+		sdNotify("READY=1", log)
+	}
 	if speaker != nil {
 		// The workers run: the VIPs may be announced.
 		speaker.SetForwarding(true)
@@ -258,6 +261,10 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 			if s == syscall.SIGHUP {
 				// Reload logs its outcome; an invalid file changes nothing.
 				state.Reload()
+				continue
+			}
+			if s == syscall.SIGUSR2 {
+				spawnTakeover(log) // an upgrade: takeover_linux.go
 				continue
 			}
 			log.Info("stopping", "signal", s.String())

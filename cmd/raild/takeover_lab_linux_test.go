@@ -57,13 +57,19 @@ func takeoverGen(t *testing.T, rate float64, d time.Duration) *genRun {
 	return startGen(t, "--rate", strconv.FormatFloat(rate, 'f', 0, 64), "--duration", d.String(), "--drain", "500ms")
 }
 
-// waitExit waits for d to exit and returns its exit code.
+// waitExit waits for d to exit and returns its exit code. It waits for
+// the process, not for its output to close: a raild started by d on
+// SIGUSR2 holds that open.
 func (d *daemon) waitExit(t *testing.T, within time.Duration) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := d.cmd.Process.Wait()
+		done <- st
+	}()
 	select {
-	case <-done:
+	case st := <-done:
+		d.cmd.ProcessState = st
 	case <-time.After(within):
 		t.Fatalf("raild did not exit within %v:\n%s", within, d.log)
 	}
@@ -233,12 +239,31 @@ func TestLabTakeover(t *testing.T) {
 		t.Errorf("UMEM frames add up to %v after the failure paths, want %d", got, takeoverUMEM)
 	}
 
+	// The unit's upgrade path: SIGUSR2 makes raild start the installed
+	// binary with --takeover (tools/raild.service, ExecReload).
+	old.cmd.Process.Signal(syscall.SIGUSR2)
+	if code := old.waitExit(t, 10*time.Second); code != 0 {
+		t.Fatalf("SIGUSR2: the old raild exited %d:\n%s", code, old.log)
+	}
+	line := logLine(old.log.String(), "upgrade: started the new raild")
+	i := strings.Index(line, " pid=")
+	if i < 0 {
+		t.Fatalf("SIGUSR2: no new raild started:\n%s", old.log)
+	}
+	child, _ := strconv.Atoi(strings.Fields(line[i+5:])[0])
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if !running(child) || !hasBackend(t, sock, "10.1.0.14") {
+		t.Fatalf("SIGUSR2: the new raild (pid %d) does not serve the API with the API-added backend:\n%s", child, old.log)
+	}
+	if got := sum(scrape(t), `rail_umem_frames{queue="0"`); got != takeoverUMEM {
+		t.Errorf("UMEM frames add up to %v after the SIGUSR2 upgrade, want %d", got, takeoverUMEM)
+	}
+
 	// Without the feature: a restart under the same load.
 	gen = takeoverGen(t, o.rate, 4*time.Second)
 	time.Sleep(time.Second)
-	if code := old.stop(t, syscall.SIGTERM); code != 0 {
-		t.Fatalf("raild exited %d on SIGTERM", code)
-	}
+	syscall.Kill(child, syscall.SIGTERM)
+	waitFor(t, 10*time.Second, "the upgraded raild stops", func() bool { return !running(child) })
 	restarted := startRaild(t, file)
 	rep = gen.wait(t)
 	c := conntrackOf(t, sock)

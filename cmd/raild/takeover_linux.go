@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime/debug"
 	"slices"
 	"sync/atomic"
@@ -316,6 +317,11 @@ func (t *takeoverServer) handle(c *net.UnixConn) {
 	if err := sendMsg(c, tkStep{Step: "yours"}, nil); err != nil {
 		t.log.Warn("takeover: confirming", "err", err)
 	}
+	// The new process tells systemd it is the main process now, then
+	// says so: only then may this one exit (systemd would otherwise see the
+	// service's main process end).
+	c.SetDeadline(time.Now().Add(time.Second))
+	recvMsg(c, &step)
 	close(req.confirmed)
 }
 
@@ -560,19 +566,74 @@ func (t *takeoverClient) commit(n *node, plan pin.Plan, state *control.State, ct
 	}
 	t.fds = nil
 	stall("taking", t.log)
-	if err := sendMsg(t.c, tkStep{Step: "taking"}, nil); err != nil {
-		return fmt.Errorf("--takeover: %w", err)
-	}
+	// The old process stopped its workers for good only if it reads this;
+	// if it is gone instead (killed mid-hand-over), the rings are ours.
 	var yours tkStep
-	if _, err := recvMsg(t.c, &yours); err != nil || yours.Step != "yours" {
+	err = sendMsg(t.c, tkStep{Step: "taking"}, nil)
+	if err == nil {
+		_, err = recvMsg(t.c, &yours)
+	}
+	if err != nil || yours.Step != "yours" {
 		if running(t.oldPID) {
 			return fmt.Errorf("--takeover: the running raild did not confirm (%v); it keeps forwarding", err)
 		}
 		t.log.Warn("takeover: the old process died during the hand-over; completing", "err", err)
 	}
+	sdNotify(fmt.Sprintf("MAINPID=%d\nREADY=1", os.Getpid()), t.log)
+	sendMsg(t.c, tkStep{Step: "notified"}, nil)
 	t.log.Info("takeover: the rings are ours", "queues", len(n.queues), "since_ready", time.Since(start).Round(time.Microsecond),
 		"adopt", time.Since(stopped).Round(time.Microsecond))
 	return nil
+}
+
+// sdNotify sends state to systemd's notification socket when raild runs
+// under a unit that has one (Type=notify): READY=1 once forwarding, and
+// after a takeover MAINPID= of the new process (NotifyAccess=all).
+func sdNotify(state string, log *slog.Logger) {
+	path := os.Getenv("NOTIFY_SOCKET")
+	if path == "" {
+		return
+	}
+	if path[0] == '@' {
+		path = "\x00" + path[1:]
+	}
+	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		log.Warn("systemd notify", "err", err)
+		return
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(state)); err != nil {
+		log.Warn("systemd notify", "err", err)
+	}
+}
+
+// spawnTakeover starts the raild binary now installed where this one was
+// started from (os.Executable: the path, even if the file was replaced)
+// with this process's arguments and --takeover: an upgrade on SIGUSR2
+// (the unit's ExecReload). The child reports on this process's output;
+// a takeover it cannot make leaves this process forwarding.
+func spawnTakeover(log *slog.Logger) {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Error("upgrade: cannot find the raild binary", "err", err)
+		return
+	}
+	args := os.Args[1:]
+	if !slices.Contains(args, "--takeover") && !slices.Contains(args, "-takeover") {
+		args = append(slices.Clone(args), "--takeover")
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr, cmd.Env = os.Stdout, os.Stderr, os.Environ()
+	if err := cmd.Start(); err != nil {
+		log.Error("upgrade: starting the new raild", "binary", exe, "err", err)
+		return
+	}
+	log.Info("upgrade: started the new raild to take over", "binary", exe, "pid", cmd.Process.Pid)
+	go func() {
+		err := cmd.Wait()
+		log.Warn("upgrade: the new raild exited", "pid", cmd.Process.Pid, "err", err)
+	}()
 }
 
 // running reports whether process pid runs (exists and is not a zombie:
