@@ -19,8 +19,8 @@ import (
 )
 
 // TestLabCapture: raild forwards traffic while `railctl capture` clients
-// come and go. Two captures at once — one of the web service, one of
-// drops — return what they were asked for, as pcapng tshark reads without
+// come and go. Three captures at once — one of the web service, one of
+// drops, one by 5-tuple and reason piped into tshark — return what they were asked for, as pcapng tshark reads without
 // an error; the transmitted copies are byte for byte what the generator
 // side received; the comments name the backends the metrics count. A
 // capture whose reader reads nothing for 2 s loses copies, counted, and
@@ -84,11 +84,32 @@ func TestLabCapture(t *testing.T) {
 	// Both captures run before the traffic starts.
 	webCap := start("web", "--service", "web", "--count", "100")
 	dropCap := start("drops", "--verdict", "drop", "--count", "20")
-	waitFor(t, 5*time.Second, "two captures running", running(2))
+	// A third, into tshark through a pipe.
+	piped := exec.Command("bash", "-o", "pipefail", "-c", ctl+" --socket "+sock+
+		" capture -w - --dport 80 --proto tcp --reason none --count 10 | tshark -r - -T fields -e frame.interface_id -e frame.comment")
+	var pipedOut, pipedErr syncBuffer
+	piped.Stdout, piped.Stderr = &pipedOut, &pipedErr
+	if err := piped.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if piped.ProcessState == nil {
+			piped.Process.Kill()
+			piped.Wait()
+		}
+	})
+	waitFor(t, 5*time.Second, "three captures running", running(3))
 	gen := startCapture(t, "ip proto 47 and src host "+lbAddr.String())
 	traffic := trafgenBackground(t, append(append([][]byte(nil), web...), drops...), "200us", 40)
 	wait(webCap)
 	wait(dropCap)
+	if err := piped.Wait(); err != nil {
+		t.Errorf("railctl capture -w - | tshark -r -: %v\n%s", err, pipedErr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(pipedOut.String()), "\n")
+	if len(lines) != 20 || strings.Count(pipedOut.String(), "verdict=tx reason=- service=web") != 20 {
+		t.Errorf("railctl capture -w - | tshark -r - printed %d lines, want 20 (10 received, 10 transmitted):\n%s", len(lines), pipedOut.String())
+	}
 	traffic()
 	returned := gen.stop(t)
 	m := scrape(t)
