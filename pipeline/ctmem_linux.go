@@ -24,9 +24,11 @@ func (c *Conntrack) alloc(n4, n6 uint32, fd int) error {
 	} else {
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
 			return fmt.Errorf("conntrack: fstat the passed table fd %d: %w", fd, err)
 		}
 		if st.Size != int64(size) {
+			unix.Close(fd)
 			return fmt.Errorf("conntrack: the passed table is %d bytes, these tables take %d (conntrack.entries_per_core differs)", st.Size, size)
 		}
 	}

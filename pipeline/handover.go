@@ -12,7 +12,8 @@ func (c *Conntrack) File() int { return c.fd }
 // process then owns. entries and the timeouts are this process's
 // configuration; entries must give tables of the passed size. st is what
 // the table's worker recorded besides its entries (Worker.Handoff); the
-// worker that uses the table resumes it with Worker.Resume.
+// worker that uses the table resumes it with Worker.Resume. The table owns
+// fd from here, on success and on error alike.
 func AdoptConntrack(fd int, entries uint32, tcpTimeout, udpTimeout time.Duration, st CtState) (*Conntrack, error) {
 	c, err := newConntrack(entries, tcpTimeout, udpTimeout, fd)
 	if err != nil {

@@ -47,7 +47,11 @@ func TestAdoptConntrack(t *testing.T) {
 			t.Fatalf("flow %d: a write through the adopted table is not in the original", i)
 		}
 	}
-	if _, err := AdoptConntrack(fd, 4096, time.Hour, time.Minute, CtState{}); err == nil {
+	other, err := unix.Dup(c.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AdoptConntrack(other, 4096, time.Hour, time.Minute, CtState{}); err == nil {
 		t.Fatal("adopting a table of another size: no error")
 	}
 }

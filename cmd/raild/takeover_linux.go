@@ -547,7 +547,10 @@ func (t *takeoverClient) commit(n *node, plan pin.Plan, state *control.State, ct
 		}
 	}
 	for i, q := range t.offer.Queues {
-		fd := t.fds[3*i : 3*i+3]
+		// Each queue's three descriptors are the adopted socket's and
+		// table's from here, whatever happens.
+		fd := t.fds[:3]
+		t.fds = t.fds[3:]
 		s, err := rings.Adopt(fd[0], fd[1], c.Sockets[i])
 		if err != nil {
 			unix.Close(fd[2])
@@ -564,7 +567,6 @@ func (t *takeoverClient) commit(n *node, plan pin.Plan, state *control.State, ct
 			W: w, Sock: s, Snap: &state.Snap, IdleSpins: idle.spins, IdleWait: idle.wait,
 		}})
 	}
-	t.fds = nil
 	stall("taking", t.log)
 	// The old process stopped its workers for good only if it reads this;
 	// if it is gone instead (killed mid-hand-over), the rings are ours.
