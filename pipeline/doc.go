@@ -67,4 +67,14 @@
 // exceed the interface MTU once encapsulated is answered in place with ICMP
 // fragmentation-needed (IPv4 with DF) or ICMPv6 packet-too-big (verdict tx,
 // reason icmp_too_big), or dropped (too_big).
+//
+// # Capture
+//
+// Live capture (capture.go, GET /v1/capture) hooks the worker loop once
+// per batch: Loop.Poll asks its CaptureTap (an inlined atomic load) and
+// keeps its plain loop unless a capture runs; then captureBatch gives the
+// tap each frame before and after Process, and the tap copies what the
+// captures' filters keep into per-worker rings of preallocated slots that
+// the API's goroutine drains. A full ring drops the copy and counts it;
+// forwarding never waits, and nothing is allocated per packet.
 package pipeline
