@@ -92,10 +92,14 @@ type idlePolicy struct {
 	wait  time.Duration
 }
 
+// serve runs raild until a signal stops it or a worker fails: it opens
+// the queues (openQueues), starts the API and metrics (startServing) and
+// the workers, then handles signals and the workers' ends (wait). Every
+// step it took is undone on the way out, in reverse order.
 func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log *slog.Logger) (err error) {
 	// Signals are ours from the start: a SIGHUP sent while raild is still
 	// starting must not kill it, and a SIGTERM must still detach cleanly.
-	// They wait in the channel until the main loop below.
+	// They wait in the channel until wait reads them.
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sig)
@@ -108,23 +112,9 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 	if err != nil {
 		return err
 	}
-	queues := cfg.Queues
-	if queues == nil {
-		n, err := rxQueues(cfg.Interface)
-		if err != nil {
-			return err
-		}
-		for q := range n {
-			queues = append(queues, q)
-		}
-	}
-	topo, err := pin.Host(cfg.Interface) // the same plan `raild plan` prints
+	plan, err := planQueues(cfg)
 	if err != nil {
 		return err
-	}
-	plan, err := pin.PlanFor(topo, queues, cfg.CPUs)
-	if err != nil {
-		return fmt.Errorf("cpus: %w", err)
 	}
 
 	soft, hard := raiseNoFile()
@@ -138,59 +128,16 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 	n := &node{log: log, state: state, exited: make(chan error, len(plan))}
 	defer n.close()
 
-	opts := rings.DefaultOpts()
-	opts.ZeroCopy = cfg.ZeroCopy
-	opts.BusyPoll = cfg.BusyPoll
 	var tk *takeoverClient // takeover_linux.go
 	if takeover {
 		if tk, err = dialTakeover(cfg, log); err != nil {
 			return err
 		}
 		defer tk.close()
-		if err := tk.check(cfg, plan, opts); err != nil {
-			return err
-		}
-		if n.steer, err = tk.prepare(state); err != nil {
-			return err
-		}
-	} else if n.steer, err = rings.LoadSteer(); err != nil {
+	}
+	mode, err := n.openQueues(ifi.Index, cfg, plan, idle, tk)
+	if err != nil {
 		return err
-	}
-	if err := n.steer.SetLocals(cfg.Locals()); err != nil {
-		return err
-	}
-	if err := n.steer.SetServices(cfg.SteerKeys()); err != nil {
-		return err
-	}
-	// Every later change (reload, API) updates the steering maps after the
-	// snapshot that knows the new services is in place.
-	state.OnApply(func(c *control.Config, svcs []control.Service) {
-		if err := n.steer.SetLocals(c.Locals()); err != nil {
-			log.Error("steering: locals", "err", err)
-		}
-		if err := n.steer.SetServices(control.SteerKeys(svcs)); err != nil {
-			log.Error("steering: services", "err", err)
-		}
-	})
-	for _, a := range plan {
-		if tk != nil {
-			if err := tk.commit(n, plan, state, cfg.Conntrack, idle); err != nil {
-				return err
-			}
-			break
-		}
-		q, err := n.openQueue(ifi.Index, a, opts, cfg.Conntrack, idle)
-		if err != nil {
-			return fmt.Errorf("queue %d: %w", a.Queue, err)
-		}
-		n.queues = append(n.queues, q)
-		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy())
-	}
-	mode := cfg.XDPMode
-	if tk == nil {
-		if mode, err = n.steer.Attach(ifi.Index, cfg.XDPMode); err != nil {
-			return err
-		}
 	}
 	restoreBusyPoll := startBusyPoll(cfg, n.queues, log) // busypoll_linux.go
 	defer func() {
@@ -210,31 +157,11 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 		state.OnUsable(speaker.Update)
 		log.Info("bgp", "asn", cfg.BGP.ASN, "router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers))
 	}
-	// Live capture (GET /v1/capture): a tap per worker, before they run.
-	capture := pipeline.NewCapture()
-	for _, q := range n.queues {
-		q.loop.Tap = capture.NewTap(q.queue, q.cpu)
-	}
-	if tk != nil {
-		n.startWorkers() // the rings are ours: forward before the rest starts
-	}
-	api := &control.APIServer{State: state, Log: log, BGP: speaker, Capture: capture}
-	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker, Capture: capture}
-	for _, q := range n.queues {
-		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock, Worker: q.loop.W})
-	}
-	state.SetQueues(m.Queues)
-	checker, stopCtl, err := startControl(state, cfg, log)
+	h, stopServing, err := n.startServing(cfg, speaker, tk != nil)
 	if err != nil {
 		return err
 	}
-	defer stopCtl()
-	m.Checker = checker
-	h := &httpServing{api: api, metrics: m, cfg: cfg, log: log}
-	if err := h.start(); err != nil {
-		return err
-	}
-	defer h.stop()
+	defer stopServing()
 	tks, err := listenTakeover(n, cfg, state, log) // takeover_linux.go
 	if err != nil {
 		return err
@@ -254,28 +181,145 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 	// Everything the data path needs is allocated: from now on the
 	// collector runs as memory: says (memory.go).
 	applyMemory(cfg.Memory, log)
+	return n.wait(sig, cfg, speaker, tks, h)
+}
 
+// planQueues is the queue → CPU plan for cfg's queues (all the
+// interface's rx queues when it names none): the plan `raild plan` prints.
+func planQueues(cfg *control.Config) (pin.Plan, error) {
+	queues := cfg.Queues
+	if queues == nil {
+		n, err := rxQueues(cfg.Interface)
+		if err != nil {
+			return nil, err
+		}
+		for q := range n {
+			queues = append(queues, q)
+		}
+	}
+	topo, err := pin.Host(cfg.Interface)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := pin.PlanFor(topo, queues, cfg.CPUs)
+	if err != nil {
+		return nil, fmt.Errorf("cpus: %w", err)
+	}
+	return plan, nil
+}
+
+// openQueues loads the steering program (or, with tk, takes the running
+// raild's), fills its maps and keeps them following the state, opens a
+// socket and worker per queue of plan (or takes them over) and attaches
+// the program to the interface; it returns the XDP mode attached. What it
+// opened is in n, for n.close, also when it fails.
+func (n *node) openQueues(ifindex int, cfg *control.Config, plan pin.Plan, idle idlePolicy, tk *takeoverClient) (mode rings.XDPMode, err error) {
+	state, log := n.state, n.log
+	opts := rings.DefaultOpts()
+	opts.ZeroCopy = cfg.ZeroCopy
+	opts.BusyPoll = cfg.BusyPoll
+	if tk != nil {
+		if err := tk.check(cfg, plan, opts); err != nil {
+			return 0, err
+		}
+		if n.steer, err = tk.prepare(state); err != nil {
+			return 0, err
+		}
+	} else if n.steer, err = rings.LoadSteer(); err != nil {
+		return 0, err
+	}
+	if err := n.steer.SetLocals(cfg.Locals()); err != nil {
+		return 0, err
+	}
+	if err := n.steer.SetServices(cfg.SteerKeys()); err != nil {
+		return 0, err
+	}
+	// Every later change (reload, API) updates the steering maps after the
+	// snapshot that knows the new services is in place.
+	state.OnApply(func(c *control.Config, svcs []control.Service) {
+		if err := n.steer.SetLocals(c.Locals()); err != nil {
+			log.Error("steering: locals", "err", err)
+		}
+		if err := n.steer.SetServices(control.SteerKeys(svcs)); err != nil {
+			log.Error("steering: services", "err", err)
+		}
+	})
+	if tk != nil {
+		if err := tk.commit(n, plan, state, cfg.Conntrack, idle); err != nil {
+			return 0, err
+		}
+		return cfg.XDPMode, nil // the program stays attached as it was
+	}
+	for _, a := range plan {
+		q, err := n.openQueue(ifindex, a, opts, cfg.Conntrack, idle)
+		if err != nil {
+			return 0, fmt.Errorf("queue %d: %w", a.Queue, err)
+		}
+		n.queues = append(n.queues, q)
+		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy())
+	}
+	return n.steer.Attach(ifindex, cfg.XDPMode)
+}
+
+// startServing gives every worker a capture tap, starts the health checks
+// (and the neighbour resolver), the admin API and the metrics endpoint.
+// After a takeover (tookOver) the workers start first: the rings are
+// theirs already, and they forward while the rest starts. stop undoes
+// what it started; on an error it has undone it already.
+func (n *node) startServing(cfg *control.Config, speaker *control.Speaker, tookOver bool) (h *httpServing, stop func(), err error) {
+	state, log := n.state, n.log
+	// Live capture (GET /v1/capture): a tap per worker, before they run.
+	capture := pipeline.NewCapture()
+	for _, q := range n.queues {
+		q.loop.Tap = capture.NewTap(q.queue, q.cpu)
+	}
+	if tookOver {
+		n.startWorkers() // the rings are ours: forward before the rest starts
+	}
+	api := &control.APIServer{State: state, Log: log, BGP: speaker, Capture: capture}
+	m := &control.Metrics{Snap: &state.Snap, Steer: n.steer, State: state, API: api, BGP: speaker, Capture: capture}
+	for _, q := range n.queues {
+		m.Queues = append(m.Queues, control.QueueStats{Queue: q.queue, CPU: q.cpu, Pipeline: q.loop.W.Stats(), Sock: q.sock, Worker: q.loop.W})
+	}
+	state.SetQueues(m.Queues)
+	checker, stopCtl, err := startControl(state, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.Checker = checker
+	h = &httpServing{api: api, metrics: m, cfg: cfg, log: log}
+	if err := h.start(); err != nil {
+		stopCtl()
+		return nil, nil, err
+	}
+	return h, func() { h.stop(); stopCtl() }, nil
+}
+
+// wait handles signals until one stops raild (SIGHUP reloads the file,
+// SIGUSR2 starts an upgrade), a worker ends (its error, nil after a
+// requested stop) or a takeover took everything over.
+func (n *node) wait(sig chan os.Signal, cfg *control.Config, speaker *control.Speaker, tks *takeoverServer, h *httpServing) error {
 	for {
 		select {
 		case s := <-sig:
 			if s == syscall.SIGHUP {
 				// Reload logs its outcome; an invalid file changes nothing.
-				state.Reload()
+				n.state.Reload()
 				continue
 			}
 			if s == syscall.SIGUSR2 {
-				spawnTakeover(log) // an upgrade: takeover_linux.go
+				spawnTakeover(n.log) // an upgrade: takeover_linux.go
 				continue
 			}
-			log.Info("stopping", "signal", s.String())
+			n.log.Info("stopping", "signal", s.String())
 			if speaker != nil {
-				drain(speaker, cfg.BGP, sig, log)
+				drain(speaker, cfg.BGP, sig, n.log)
 			}
 		case err := <-n.exited:
 			n.started--
 			return err
 		case req := <-tks.requests:
-			if !n.handOver(req, state, h) {
+			if !n.handOver(req, n.state, h) {
 				continue
 			}
 		}
