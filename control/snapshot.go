@@ -27,19 +27,31 @@ func (c *Config) PipelineConfig() (pipeline.Config, error) {
 	}
 	id := uint32(0)
 	for _, s := range c.Services {
-		sc := pipeline.ServiceConfig{Name: s.Name, VIP: s.VIP, Port: s.Port, Proto: uint8(s.Protocol), TableSize: s.TableSize, QUIC: s.QUIC}
+		sc := serviceConfig(s)
 		for _, b := range s.Backends {
 			if id >= pipeline.MaxBackendIDs {
 				return pc, fmt.Errorf("services: more than %d backends in all", pipeline.MaxBackendIDs)
 			}
-			sc.Backends = append(sc.Backends, pipeline.BackendConfig{
-				Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: id, QUICServerID: b.QUICServerID,
-			})
+			sc.Backends = append(sc.Backends, backendConfig(b, id))
 			id++
 		}
 		pc.Services = append(pc.Services, sc)
 	}
 	return pc, nil
+}
+
+// serviceConfig is sv as the pipeline takes it, without its backends: the
+// one translation raild run, replay and check share.
+func serviceConfig(sv Service) pipeline.ServiceConfig {
+	return pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize,
+		SecondChance: sv.SecondChance, QUIC: sv.QUIC}
+}
+
+// backendConfig is b as the pipeline takes it, with counter id id:
+// healthy until a check says otherwise, no MAC until one is resolved.
+func backendConfig(b Backend, id uint32) pipeline.BackendConfig {
+	return pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: id,
+		State: b.State.pipeline(), QUICServerID: b.QUICServerID}
 }
 
 // SteerKeys are the service keys the XDP steering program needs to make the

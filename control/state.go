@@ -254,10 +254,10 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 	}
 	i := 0
 	for _, sv := range svcs {
-		sc := pipeline.ServiceConfig{Name: sv.Name, VIP: sv.VIP, Port: sv.Port, Proto: uint8(sv.Protocol), TableSize: sv.TableSize, SecondChance: sv.SecondChance, QUIC: sv.QUIC}
+		sc := serviceConfig(sv)
 		usable := false
 		for _, b := range sv.Backends {
-			bc := pipeline.BackendConfig{Address: b.Address, Key: b.Key(), Weight: b.Weight, Healthy: true, ID: ids[i], State: b.State.pipeline(), QUICServerID: b.QUICServerID}
+			bc := backendConfig(b, ids[i])
 			i++
 			if sv.Health != nil {
 				if up, ok := s.health[healthRef{sv.Name, b.Address}]; ok {
