@@ -165,3 +165,32 @@ func TestRestartKeysHold(t *testing.T) {
 		t.Errorf("the running file against itself: %v", keys)
 	}
 }
+
+// TestPipelineConfigSecondChance: replay and check build the pipeline's
+// configuration with the same translation as raild run, second chance and
+// backend states included (they were dropped, so replay picked otherwise).
+func TestPipelineConfigSecondChance(t *testing.T) {
+	cfg, probs := Parse([]byte(`local_address: 10.0.0.2
+services:
+  - name: web
+    vip: 192.0.2.10
+    port: 80
+    protocol: tcp
+    second_chance: true
+    backends:
+      - address: 10.1.0.11
+      - address: 10.1.0.12
+        state: filling
+`), "sc.yaml")
+	if len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	pc, err := cfg.PipelineConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := pc.Services[0]
+	if !sc.SecondChance || sc.Backends[0].State != pipeline.Active || sc.Backends[1].State != pipeline.Filling {
+		t.Errorf("second chance %v, states %v %v: want true, active, filling", sc.SecondChance, sc.Backends[0].State, sc.Backends[1].State)
+	}
+}
