@@ -285,6 +285,14 @@ func (s *State) pipelineConfig(cfg *Config, svcs []Service) (pipeline.Config, er
 			}
 			if !usable {
 				sc.Backends = nodes
+			} else {
+				// Out of the table (weight 0), but there: the connections
+				// that went to another node while none was usable end by
+				// way of it, their entries naming it.
+				for _, n := range nodes {
+					n.Weight = 0
+					sc.Backends = append(sc.Backends, n)
+				}
 			}
 		}
 		pc.Services = append(pc.Services, sc)

@@ -281,7 +281,7 @@ func (w *Worker) fastBackend(svc *service, e *ctMeta, s *Snapshot) (*backend, ui
 		return nil, 0
 	}
 	bk := &svc.backends[e.backend]
-	if bk.tag != e.tag || !bk.healthy || svc.remote || svc.prev != nil || s.nextHop == NextHopBackend {
+	if bk.tag != e.tag || !bk.healthy || bk.remote || svc.remote || svc.prev != nil || s.nextHop == NextHopBackend {
 		return nil, 0
 	}
 	return bk, e.backend

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/rail-lb/rail/pipeline/header"
 )
@@ -57,5 +58,51 @@ func TestRemoteNodes(t *testing.T) {
 	// A packet from a host that is no node of the service is forwarded.
 	if r := w.Process(packetFor(fromNode(greFrame(t, defaultInner(), nil), netip.MustParseAddr("10.0.9.77")))); r.Verdict != Tx {
 		t.Errorf("from another router: %v %v, want tx", r.Verdict, r.Reason)
+	}
+}
+
+// TestRemoteNodesAfterReturn: when the service's own backends are back,
+// the nodes stay in its list at weight 0 (control does this), so that a
+// connection that went to a node while none was usable ends by way of it;
+// new connections go to the service's own backends, and a packet another
+// node forwards here is served instead of dropped (the service no longer
+// forwards).
+func TestRemoteNodesAfterReturn(t *testing.T) {
+	node := netip.MustParseAddr("10.0.9.2")
+	c := testConfig()
+	local := c.Services[0].Backends
+	nodeCfg := BackendConfig{Address: node, Key: "node:" + node.String(), Weight: 1, Healthy: true, ID: 40, Remote: true}
+	c.Services[0].Backends = []BackendConfig{nodeCfg}
+	w := newTestWorker(t, c)
+	in := defaultInner()
+	ack := greFrame(t, in, nil)
+	ack[outerLen+header.IPv4MinLen+tcpFlagAt] = tcpACK
+	if r := w.Process(packetFor(ack)); r.Verdict != Tx || w.snap.BackendAddr(r.Service, r.Backend) != node {
+		t.Fatalf("while no backend is usable: %+v, want tx to the node", r)
+	}
+
+	// The backends return: control lists them, and the node at weight 0.
+	nodeCfg.Weight = 0
+	c.Services[0].Backends = append(append([]BackendConfig(nil), local...), nodeCfg)
+	s, err := NewSnapshotFrom(w.snap, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Begin(s, time.Now())
+	for i := range 3 {
+		if r := w.Process(packetFor(ack)); r.Verdict != Tx || w.snap.BackendAddr(r.Service, r.Backend) != node {
+			t.Fatalf("packet %d of the connection the node took: %+v, want tx to the node still", i, r)
+		}
+	}
+	for i := range 50 {
+		in := defaultInner()
+		in.sport = uint16(20000 + i)
+		r := w.Process(packetFor(greFrame(t, in, nil)))
+		if r.Verdict != Tx || w.snap.BackendAddr(r.Service, r.Backend) == node {
+			t.Fatalf("new connection %d: %+v, want tx to one of the service's own backends", i, r)
+		}
+		if r := w.Process(packetFor(fromNode(greFrame(t, in, nil), node))); r.Verdict != Tx {
+			t.Fatalf("new connection %d forwarded here by the node: %v %v, want tx (the service does not forward now)", i, r.Verdict, r.Reason)
+		}
 	}
 }

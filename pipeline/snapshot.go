@@ -148,7 +148,7 @@ type service struct {
 	backends []backend
 	name     string
 	proto    uint8
-	remote   bool         // some backend is Remote
+	remote   bool         // some backend in the table is Remote: the service forwards to other nodes
 	quic     *quicService // QUIC-LB routing (quic.go); nil: none
 }
 
@@ -331,7 +331,7 @@ func buildService(c Config, sc ServiceConfig, old *service) (service, error) {
 		}
 		b := &svc.backends[j]
 		b.id, b.healthy, b.tag, b.remote = bc.ID, bc.Healthy, addrTag(a), bc.Remote
-		svc.remote = svc.remote || bc.Remote
+		svc.remote = svc.remote || bc.Remote && bc.Weight > 0
 		b.mac, b.hasMAC = bc.MAC, bc.HasMAC
 		if a.Is4() {
 			b.addr = v4(a)
