@@ -213,27 +213,48 @@ func TestLabTakeover(t *testing.T) {
 	if out := takeoverFails(t, other, file); !strings.Contains(out, "incompatible versions") {
 		t.Errorf("other protocol: the error does not say why:\n%s", out)
 	}
-	for _, step := range []string{"ready", "taking"} {
-		stalled := startStalled(t, bin, file, step)
-		if step == "ready" {
-			if out := takeoverFails(t, bin, file); !strings.Contains(out, "another takeover is in progress") {
-				t.Errorf("a second takeover during one: not refused as in progress:\n%s", out)
-			}
-		}
-		stalled.cmd.Process.Signal(syscall.SIGKILL)
-		stalled.waitExit(t, 5*time.Second)
-		waitFor(t, 5*time.Second, "the old raild resumes after the kill at "+step, func() bool {
-			return strings.Count(old.log.String(), "still forwarding")+strings.Count(old.log.String(), "rolled back") >= map[string]int{"ready": 1, "taking": 2}[step]
-		})
+	// Killed at ready: the old workers never stopped. A second takeover
+	// meanwhile is refused.
+	stalled := startStalled(t, bin, file, "ready")
+	if out := takeoverFails(t, bin, file); !strings.Contains(out, "another takeover is in progress") {
+		t.Errorf("a second takeover during one: not refused as in progress:\n%s", out)
 	}
-	if old.exited() {
-		t.Fatalf("the running raild exited during the failure paths:\n%s", old.log)
-	}
+	stalled.cmd.Process.Signal(syscall.SIGKILL)
+	stalled.waitExit(t, 5*time.Second)
+	waitFor(t, 5*time.Second, "the old raild goes on after the kill at ready", func() bool {
+		return strings.Contains(old.log.String(), "still forwarding")
+	})
 	rep = gen.wait(t)
-	t.Logf("failure paths at %.0f frames/s: sent %d, received %d, lost %d, reordered %d, longest gap %v",
+	t.Logf("failure paths (bad config, other protocol, second takeover, killed at ready) at %.0f frames/s: sent %d, received %d, lost %d, reordered %d, longest gap %v",
 		o.rate, rep.Sent, rep.Received, rep.Lost(), rep.Reordered, rep.MaxGap)
 	if rep.Lost() != 0 || rep.Sent == 0 {
 		t.Errorf("failure paths: sent %d, received %d, lost %d; want none lost", rep.Sent, rep.Received, rep.Lost())
+	}
+	// Killed at taking: the old workers had stopped, the rings held what
+	// came meanwhile; at most what arrived while they were stopped (with a
+	// quarter for the generator's bursts), less what the rings hold (2,048
+	// frames), can be lost.
+	gen = takeoverGen(t, o.rate, 3*time.Second)
+	time.Sleep(time.Second)
+	stalled = startStalled(t, bin, file, "taking")
+	stalled.cmd.Process.Signal(syscall.SIGKILL)
+	stalled.waitExit(t, 5*time.Second)
+	waitFor(t, 5*time.Second, "the old raild rolls back after the kill at taking", func() bool {
+		return strings.Contains(old.log.String(), "rolled back")
+	})
+	paused, err := time.ParseDuration(strings.TrimPrefix(strings.Fields(logLine(old.log.String(), "rolled back"))[len(strings.Fields(logLine(old.log.String(), "rolled back")))-1], "paused_for="))
+	if err != nil {
+		t.Fatalf("rollback: no paused_for: %v\n%s", err, old.log)
+	}
+	rep = gen.wait(t)
+	allowed := max(0, int64(1.25*o.rate*paused.Seconds())-2048) // 1.25: the generator runs in bursts
+	t.Logf("killed at taking at %.0f frames/s: the old workers stopped for %v; sent %d, received %d, lost %d (at most %d beyond the rings), longest gap %v",
+		o.rate, paused, rep.Sent, rep.Received, rep.Lost(), allowed, rep.MaxGap)
+	if old.exited() {
+		t.Fatalf("the running raild exited during the failure paths:\n%s", old.log)
+	}
+	if int64(rep.Lost()) > allowed || rep.Sent == 0 {
+		t.Errorf("killed at taking: lost %d of %d, more than the %d that did not fit the rings", rep.Lost(), rep.Sent, allowed)
 	}
 	if got := sum(scrape(t), `rail_umem_frames{queue="0"`); got != takeoverUMEM {
 		t.Errorf("UMEM frames add up to %v after the failure paths, want %d", got, takeoverUMEM)
