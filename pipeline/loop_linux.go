@@ -71,14 +71,18 @@ func (l *Loop) Poll() int {
 	if c != nil {
 		ntx = l.captureBatch(c, n) // capture_linux.go: this loop, with the tap
 	} else {
-		// In two stages, as ProcessBatch: first touch every frame's
-		// connection-table bucket, so that the batch's cache misses
-		// overlap, then process.
+		// In two stages, as ProcessBatch, once the connection table is
+		// too large for the caches: first touch every frame's bucket, so
+		// that the batch's misses overlap, then process (batch.go).
 		for i := range l.rx[:n] {
 			d := &l.rx[i]
 			buf, off := s.Frame(d.Addr)
 			l.pk[i] = Packet{Buf: buf, Off: off, Len: int(d.Len)}
-			w.touch(&l.pk[i])
+		}
+		if w.staging() {
+			for i := range l.pk[:n] {
+				w.touch(&l.pk[i])
+			}
 		}
 		for i := range l.pk[:n] {
 			p, addr := &l.pk[i], l.rx[i].Addr

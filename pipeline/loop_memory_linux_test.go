@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -98,9 +99,22 @@ func checkSent(t *testing.T, pkt, inner []byte) {
 // TestLoopBatchBoundaries: 150 frames waiting are taken 64, 64, 22; the
 // forwarded ones go on the tx ring in order, the others back to the free
 // stack; every frame is accounted for after each poll and all come back.
+// The same with the batches staged, as a loop with a large table does.
 func TestLoopBatchBoundaries(t *testing.T) {
+	for _, staged := range []bool{false, true} {
+		t.Run(fmt.Sprint("staged=", staged), func(t *testing.T) { loopBatchBoundaries(t, staged) })
+	}
+}
+
+func loopBatchBoundaries(t *testing.T, staged bool) {
 	o := loopOpts(512, 256)
 	l, s, k := memoryLoop(t, o)
+	if staged {
+		l.W.ct.live = stageMin // as if the table held that many flows
+	}
+	if l.W.staging() != staged {
+		t.Fatalf("staging %v, want %v", l.W.staging(), staged)
+	}
 	const total = 150
 	var inners [][]byte
 	ours := 0
