@@ -24,6 +24,8 @@ lint: shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
 	if [[ -n $$out ]]; then echo "gofmt: these files need 'gofmt -w':"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@# The pure packages and the admin CLI build elsewhere too (replay, check, railctl on a laptop).
+	GOOS=darwin $(GO) vet ./maglev/... ./pipeline/... ./control/... ./cmd/railctl/...
 
 shellcheck:
 	@if ! command -v shellcheck >/dev/null; then \

@@ -20,6 +20,9 @@ import "github.com/rail-lb/rail/pipeline/header"
 // the live loop (Loop.Poll) stages only once its table holds stageMin
 // live entries (staging).
 
+// Batch is how many descriptors a worker takes from its rx ring at a time.
+const Batch = 64
+
 // stageMin is the number of live connection entries (1 MiB of IPv4 ones)
 // from which the live loop stages its batches: between the 10,000 flows
 // at which staging still costs and the 100,000 at which it halves the

@@ -7,9 +7,6 @@ import (
 	"github.com/rail-lb/rail/rings"
 )
 
-// Batch is how many descriptors a worker takes from its rx ring at a time.
-const Batch = 64
-
 // Loop drives one AF_XDP socket with a Worker: a poll-mode loop that takes
 // a batch from the rx ring, processes it and puts what is forwarded on the
 // tx ring (Poll), parking in poll(2) when idle (Run). It is meant to run on
