@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -143,6 +144,10 @@ func TestLabTakeover(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := raildBinary(t)
+	// Every raild this test starts runs with file; some are started by
+	// another raild (SIGUSR2) and outlive their parent. None may outlive
+	// the test, whatever fails.
+	t.Cleanup(func() { killRunning(file) })
 	old := startRaild(t, file)
 	defer func() {
 		if t.Failed() {
@@ -328,4 +333,19 @@ func logLine(log, s string) string {
 		}
 	}
 	return "(no line with " + s + ")"
+}
+
+// killRunning kills every process whose command line names arg.
+func killRunning(arg string) {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err == nil && slices.Contains(strings.Split(string(cmdline), "\x00"), arg) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
