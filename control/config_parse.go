@@ -86,6 +86,51 @@ func (p *parser) parse(data []byte) *Config {
 		},
 	}
 
+	root := p.document(data)
+	if root == nil {
+		return c
+	}
+	f, ok := p.mapping(root, "", topKeys)
+	if !ok {
+		return c
+	}
+
+	p.nodeKeys(f, c)
+	p.addressKeys(f, root, c)
+	if n := f["conntrack"]; n != nil {
+		p.conntrack(n, &c.Conntrack)
+	}
+	c.API.Socket = DefaultAPISocket
+	if n := f["api"]; n != nil {
+		p.api(n, &c.API)
+	}
+	c.HTTP = DefaultHTTPLimits
+	if n := f["http"]; n != nil {
+		p.httpLimits(n, &c.HTTP)
+	}
+	if n := f["bgp"]; n != nil {
+		c.BGP = p.bgp(n, c)
+	}
+	c.Memory = DefaultMemory
+	if n := f["memory"]; n != nil {
+		p.memory(n, &c.Memory)
+	}
+	c.BusyPoll = DefaultBusyPoll
+	if n := f["busy_poll"]; n != nil {
+		p.busyPoll(n, c)
+	}
+	if n := f["services"]; n != nil {
+		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
+	} else {
+		p.warnf(root, "services", "no services: every packet will be passed to the kernel")
+	}
+	return c
+}
+
+// document decodes data into the YAML node of its top-level mapping (an
+// empty file or document is an empty mapping, so that the required keys
+// are reported); nil after a YAML error, which it reports.
+func (p *parser) document(data []byte) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -95,7 +140,7 @@ func (p *parser) parse(data []byte) *Config {
 			doc = yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}
 		} else {
 			p.yamlError(err)
-			return c
+			return nil
 		}
 	} else {
 		var extra yaml.Node
@@ -103,7 +148,7 @@ func (p *parser) parse(data []byte) *Config {
 		case errors.Is(err, io.EOF):
 		case err != nil:
 			p.yamlError(err)
-			return c
+			return nil
 		default:
 			p.errf(&extra, "", "a second YAML document: the file must hold exactly one")
 		}
@@ -121,11 +166,12 @@ func (p *parser) parse(data []byte) *Config {
 	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
 		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: root.Line, Column: root.Column}
 	}
-	f, ok := p.mapping(root, "", topKeys)
-	if !ok {
-		return c
-	}
+	return root
+}
 
+// nodeKeys reads the keys about the node's NIC: interface, queues, cpus,
+// xdp_mode and zero_copy.
+func (p *parser) nodeKeys(f map[string]*yaml.Node, c *Config) {
 	if n := f["interface"]; n != nil {
 		if s, ok := p.str(n, "interface"); ok {
 			if msg := checkInterfaceName(s); msg != "" {
@@ -161,6 +207,11 @@ func (p *parser) parse(data []byte) *Config {
 			c.ZeroCopy, _ = rings.ParseZeroCopy(s) // one of its spellings
 		}
 	}
+}
+
+// addressKeys reads the node's addresses: local_address (required),
+// local_address6, next_hop, hash_seed and metrics_address.
+func (p *parser) addressKeys(f map[string]*yaml.Node, root *yaml.Node, c *Config) {
 	if n := f["local_address"]; n != nil {
 		if a, ok := p.addr(n, "local_address"); ok {
 			if a.Is6() {
@@ -196,34 +247,6 @@ func (p *parser) parse(data []byte) *Config {
 			}
 		}
 	}
-	if n := f["conntrack"]; n != nil {
-		p.conntrack(n, &c.Conntrack)
-	}
-	c.API.Socket = DefaultAPISocket
-	if n := f["api"]; n != nil {
-		p.api(n, &c.API)
-	}
-	c.HTTP = DefaultHTTPLimits
-	if n := f["http"]; n != nil {
-		p.httpLimits(n, &c.HTTP)
-	}
-	if n := f["bgp"]; n != nil {
-		c.BGP = p.bgp(n, c)
-	}
-	c.Memory = DefaultMemory
-	if n := f["memory"]; n != nil {
-		p.memory(n, &c.Memory)
-	}
-	c.BusyPoll = DefaultBusyPoll
-	if n := f["busy_poll"]; n != nil {
-		p.busyPoll(n, c)
-	}
-	if n := f["services"]; n != nil {
-		c.Services = p.services(n, locals{c.LocalAddress, c.LocalAddress6, f["local_address6"] != nil})
-	} else {
-		p.warnf(root, "services", "no services: every packet will be passed to the kernel")
-	}
-	return c
 }
 
 var (
