@@ -298,7 +298,34 @@ func TestLabTakeover(t *testing.T) {
 	if hasBackend(t, sock, "10.1.0.14") {
 		t.Error("the API-added backend survived a restart: the comparison shows nothing")
 	}
-	restarted.stop(t, syscall.SIGTERM)
+
+	// The old process killed mid-hand-over: once it has stopped its
+	// workers and the new one holds the rings, the new one completes on
+	// its own.
+	gen = takeoverGen(t, o.rate, 5*time.Second)
+	time.Sleep(time.Second)
+	next := startStalled(t, bin, file, "taking:2s")
+	restarted.cmd.Process.Signal(syscall.SIGKILL)
+	restarted.waitExit(t, 5*time.Second)
+	waitFor(t, 10*time.Second, "the new raild completes after the old one died", func() bool {
+		return strings.Contains(next.log.String(), "the rings are ours")
+	})
+	rep = gen.wait(t)
+	allowed = max(0, int64(1.25*o.rate*2.5)-2048) // the 2 s stall with the old workers stopped, less the rings
+	t.Logf("the old raild killed at taking at %.0f frames/s: the new one completed; sent %d, received %d, lost %d (at most %d beyond the rings), longest gap %v",
+		o.rate, rep.Sent, rep.Received, rep.Lost(), allowed, rep.MaxGap)
+	if !strings.Contains(next.log.String(), "the old process died during the hand-over") {
+		t.Errorf("the new raild did not see the old one die:\n%s", next.log)
+	}
+	if int64(rep.Lost()) > allowed || rep.Received == 0 {
+		t.Errorf("old killed at taking: lost %d of %d (at most %d), received %d", rep.Lost(), rep.Sent, allowed, rep.Received)
+	}
+	if got := sum(scrape(t), `rail_umem_frames{queue="0"`); got != takeoverUMEM {
+		t.Errorf("UMEM frames add up to %v after the old raild died mid-hand-over, want %d", got, takeoverUMEM)
+	}
+	if code := next.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("the raild that completed alone exited %d:\n%s", code, next.log)
+	}
 }
 
 // startStalled starts raild run --takeover that stalls at step of the

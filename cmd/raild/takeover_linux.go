@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -512,12 +513,24 @@ func (t *takeoverClient) prepare(state *control.State) (*rings.Steer, error) {
 
 // stall is a testing aid: RAILD_TAKEOVER_STALL=STEP makes the new process
 // wait at that step of the hand-over (ready, taking), so that a test can
-// kill it there.
+// kill it there; STEP:DURATION (taking:3s) waits that long and goes on,
+// so that a test can kill the old process meanwhile.
 func stall(step string, log *slog.Logger) {
-	if os.Getenv("RAILD_TAKEOVER_STALL") == step {
-		log.Warn("takeover: stalled (RAILD_TAKEOVER_STALL)", "step", step)
-		time.Sleep(time.Hour)
+	v := os.Getenv("RAILD_TAKEOVER_STALL")
+	name, d, timed := strings.Cut(v, ":")
+	if name != step {
+		return
 	}
+	wait := time.Hour
+	if timed {
+		var err error
+		if wait, err = time.ParseDuration(d); err != nil {
+			log.Warn("takeover: RAILD_TAKEOVER_STALL: not a duration; stalling for good", "value", v)
+			wait = time.Hour
+		}
+	}
+	log.Warn("takeover: stalled (RAILD_TAKEOVER_STALL)", "step", step, "for", wait)
+	time.Sleep(wait)
 }
 
 // commit asks the old process to stop, adopts its sockets and tables and
