@@ -56,15 +56,7 @@ func TestLabCapture(t *testing.T) {
 		c := &client{file: filepath.Join(dir, name+".pcapng"), stdout: &syncBuffer{}, errb: &syncBuffer{}}
 		c.cmd = exec.Command(ctl, append([]string{"--socket", sock, "capture", "-w", c.file}, args...)...)
 		c.cmd.Stdout, c.cmd.Stderr = c.stdout, c.errb
-		if err := c.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if c.cmd.ProcessState == nil {
-				c.cmd.Process.Kill()
-				c.cmd.Wait()
-			}
-		})
+		startCmd(t, c.cmd)
 		return c
 	}
 	wait := func(c *client) {
@@ -89,15 +81,7 @@ func TestLabCapture(t *testing.T) {
 		" capture -w - --dport 80 --proto tcp --reason none --count 10 | tshark -r - -T fields -e frame.interface_id -e frame.comment")
 	var pipedOut, pipedErr syncBuffer
 	piped.Stdout, piped.Stderr = &pipedOut, &pipedErr
-	if err := piped.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if piped.ProcessState == nil {
-			piped.Process.Kill()
-			piped.Wait()
-		}
-	})
+	startCmd(t, piped)
 	waitFor(t, 5*time.Second, "three captures running", running(3))
 	gen := startCapture(t, "ip proto 47 and src host "+lbAddr.String())
 	traffic := trafgenBackground(t, append(append([][]byte(nil), web...), drops...), "200us", 40)
@@ -194,15 +178,7 @@ func TestLabCapture(t *testing.T) {
 	}
 	slowErr := &syncBuffer{}
 	slow.Stderr = slowErr
-	if err := slow.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if slow.ProcessState == nil {
-			slow.Process.Kill()
-			slow.Wait()
-		}
-	})
+	startCmd(t, slow)
 	waitFor(t, 5*time.Second, "the slow capture running", running(1))
 	stalled := time.Now()
 	with := forwarded()

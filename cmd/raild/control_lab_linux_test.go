@@ -189,15 +189,7 @@ func trafgenBackground(t *testing.T, frames [][]byte, gap string, loops int) (wa
 	f.Close()
 	cmd := exec.Command("ip", "netns", "exec", genNS, "trafgen", "--dev", genIf, "--conf", cfg,
 		"-n", fmt.Sprint(len(frames)*loops), "-t", gap, "--no-sock-mem", "-q")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startCmd(t, cmd)
 	return func() { cmd.Wait() }
 }
 

@@ -32,15 +32,7 @@ func TestLabDecapAttach(t *testing.T) {
 	log := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", ns, bin, "decap", "--interface", "dc0", "--mode", "tc")
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startCmd(t, cmd)
 	waitFor(t, 5*time.Second, "decap attached", func() bool { return strings.Contains(log.String(), "msg=attached") })
 	if !strings.Contains(log.String(), "addresses=[10.1.0.11]") || !strings.Contains(log.String(), "mode=tc") {
 		t.Errorf("log: %s", log)

@@ -230,15 +230,7 @@ func (l *dsrLab) startStream(t *testing.T) *stream {
 		"-D", s.hdr, "-o", s.out, "http://"+dsrVIP+"/slow/big")
 	s.cmd.Stderr = s.errb
 	s.started = time.Now()
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Kill()
-			s.cmd.Wait()
-		}
-	})
+	startCmd(t, s.cmd)
 	return s
 }
 

@@ -425,15 +425,7 @@ func (l *fleetLab) startCaptures(t *testing.T) []*fleetCapture {
 			fmt.Sprintf("(ip dst %s and tcp dst port 80) or (ip proto 47 and src host %s) or (tcp port 179 and tcp[tcpflags] & (tcp-fin|tcp-rst) != 0)",
 				fleetVIP, fleetNodeAddr(i)))
 		c.cmd.Stderr = c.errb
-		if err := c.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if c.cmd.ProcessState == nil {
-				c.cmd.Process.Kill()
-				c.cmd.Wait()
-			}
-		})
+		startCmd(t, c.cmd)
 		caps = append(caps, c)
 	}
 	for _, c := range caps {
@@ -652,15 +644,7 @@ func (l *fleetLab) monitorRoute(t *testing.T) (stop func() []fleetRouteEvent) {
 	var out syncBuffer
 	cmd := exec.Command("ip", "-n", l.ns("router"), "-ts", "monitor", "route")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
+	startCmd(t, cmd)
 	time.Sleep(100 * time.Millisecond) // (it prints nothing when ready)
 	return func() []fleetRouteEvent {
 		time.Sleep(100 * time.Millisecond)

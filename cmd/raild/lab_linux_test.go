@@ -163,20 +163,26 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startCmd starts cmd and kills it when the test ends, if it still runs.
+func startCmd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+}
+
 func startRaild(t *testing.T, cfg string, extra ...string) *daemon {
 	t.Helper()
 	d := &daemon{log: &syncBuffer{}}
 	d.cmd = exec.Command("ip", append([]string{"netns", "exec", lbNS, raildBinary(t), "run", "--config", cfg}, extra...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
-		}
-	})
+	startCmd(t, d.cmd)
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(d.log.String(), "msg=metrics") {
 		if time.Now().After(deadline) || d.exited() {

@@ -75,15 +75,7 @@ func startGen(t *testing.T, args ...string) *genRun {
 		"--vip", labVIP.String(), "--flows", "1000", "--size", "128"}
 	g.cmd = exec.Command("ip", append(base, args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = &g.out, g.errOut
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if g.cmd.ProcessState == nil {
-			g.cmd.Process.Kill()
-			g.cmd.Wait()
-		}
-	})
+	startCmd(t, g.cmd)
 	waitFor(t, 10*time.Second, "railbench gen started", func() bool { return strings.Contains(g.errOut.String(), "railbench: started") })
 	return g
 }

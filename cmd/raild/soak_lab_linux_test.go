@@ -247,15 +247,7 @@ func TestLabSoak(t *testing.T) {
 	var genOut strings.Builder
 	genErr := &syncBuffer{}
 	gen.Stdout, gen.Stderr = &genOut, genErr
-	if err := gen.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if gen.ProcessState == nil {
-			gen.Process.Kill()
-			gen.Wait()
-		}
-	})
+	startCmd(t, gen)
 	// Second 0 of the sink's per-second figures: railbench says when.
 	waitFor(t, 10*time.Second, "railbench gen started", func() bool { return strings.Contains(genErr.String(), "railbench: started") })
 	start := time.Now()

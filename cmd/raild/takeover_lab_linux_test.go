@@ -336,15 +336,7 @@ func startStalled(t *testing.T, bin, cfg, step string) *daemon {
 	d.cmd = exec.Command("ip", "netns", "exec", lbNS, bin, "run", "--config", cfg, "--takeover")
 	d.cmd.Env = append(os.Environ(), "RAILD_TAKEOVER_STALL="+step)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
-		}
-	})
+	startCmd(t, d.cmd)
 	waitFor(t, 10*time.Second, "the new raild stalls at "+step, func() bool { return strings.Contains(d.log.String(), "stalled") })
 	return d
 }
