@@ -27,7 +27,6 @@ type Loop struct {
 	Tap *CaptureTap
 
 	rx  [Batch]rings.Desc
-	pk  [Batch]Packet // the received frames, staged (batch.go)
 	tx  [Batch]rings.Desc
 	txr [Batch]Result // what Process said of each tx descriptor
 }
@@ -71,24 +70,22 @@ func (l *Loop) Poll() int {
 		// In two stages, as ProcessBatch, once the connection table is
 		// too large for the caches: first touch every frame's bucket, so
 		// that the batch's misses overlap, then process (batch.go).
+		if w.staging() {
+			for i := range l.rx[:n] {
+				buf, off := s.Frame(l.rx[i].Addr)
+				w.touch(&Packet{Buf: buf, Off: off, Len: int(l.rx[i].Len)})
+			}
+		}
 		for i := range l.rx[:n] {
 			d := &l.rx[i]
 			buf, off := s.Frame(d.Addr)
-			l.pk[i] = Packet{Buf: buf, Off: off, Len: int(d.Len)}
-		}
-		if w.staging() {
-			for i := range l.pk[:n] {
-				w.touch(&l.pk[i])
-			}
-		}
-		for i := range l.pk[:n] {
-			p, addr := &l.pk[i], l.rx[i].Addr
-			if r := w.Process(p); r.Verdict == Tx {
-				l.tx[ntx] = rings.Desc{Addr: s.FrameBase(addr) + uint64(p.Off), Len: uint32(p.Len)}
+			p := Packet{Buf: buf, Off: off, Len: int(d.Len)}
+			if r := w.Process(&p); r.Verdict == Tx {
+				l.tx[ntx] = rings.Desc{Addr: s.FrameBase(d.Addr) + uint64(p.Off), Len: uint32(p.Len)}
 				l.txr[ntx] = r
 				ntx++
 			} else {
-				s.Recycle(addr)
+				s.Recycle(d.Addr)
 			}
 		}
 	}
