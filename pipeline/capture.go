@@ -325,7 +325,7 @@ func (f *captureFilter) matchResult(s *Snapshot, rec *captureRec) bool {
 		return false
 	}
 	if f.backend.IsValid() {
-		if r.Verdict != Tx || r.Reason != ReasonNone || s.cfg.Services[r.Service].Backends[r.Backend].Address != f.backend {
+		if r.Verdict != Tx || r.Reason != ReasonNone || s.BackendAddr(r.Service, r.Backend) != f.backend {
 			return false
 		}
 	}
