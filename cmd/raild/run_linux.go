@@ -422,10 +422,15 @@ func (n *node) openQueue(ifindex int, a pin.Assignment, opts rings.Opts, ct cont
 	if err != nil {
 		return q, err
 	}
-	return queue{queue: a.Queue, cpu: a.CPU, sock: s, loop: &pipeline.Loop{
-		W: pipeline.NewWorker(table), Sock: s, Snap: &n.state.Snap,
-		IdleSpins: idle.spins, IdleWait: idle.wait,
-	}}, nil
+	return newQueue(a.Queue, a.CPU, s, pipeline.NewWorker(table), n.state, idle), nil
+}
+
+// newQueue is queue q's worker loop on cpu over socket s, on state's
+// snapshots: for a queue opened here or taken over from another raild.
+func newQueue(q, cpu int, s *rings.Socket, w *pipeline.Worker, state *control.State, idle idlePolicy) queue {
+	return queue{queue: q, cpu: cpu, sock: s, loop: &pipeline.Loop{
+		W: w, Sock: s, Snap: &state.Snap, IdleSpins: idle.spins, IdleWait: idle.wait,
+	}}
 }
 
 // rxQueues counts the interface's receive queues in sysfs.

@@ -576,9 +576,7 @@ func (t *takeoverClient) commit(n *node, plan pin.Plan, state *control.State, ct
 		}
 		w := pipeline.NewWorker(table)
 		w.Resume(c.Tables[i])
-		n.queues = append(n.queues, queue{queue: q.Queue, cpu: plan[i].CPU, sock: s, loop: &pipeline.Loop{
-			W: w, Sock: s, Snap: &state.Snap, IdleSpins: idle.spins, IdleWait: idle.wait,
-		}})
+		n.queues = append(n.queues, newQueue(q.Queue, plan[i].CPU, s, w, state, idle))
 	}
 	stall("taking", t.log)
 	// The old process stopped its workers for good only if it reads this;
