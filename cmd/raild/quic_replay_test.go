@@ -75,9 +75,15 @@ func TestReplayQUIC(t *testing.T) {
 		if code, stdout, errs := runRaild("replay", "--config", cfg, "--in", in, "--out", out, "--verdicts", verdicts); code != 0 || stdout != "replayed 15 packets: tx 15\n" {
 			t.Fatalf("replay: exit %d: %s%s", code, stdout, errs)
 		}
-		vf, _ := os.Open(verdicts)
-		rows, _ := csv.NewReader(vf).ReadAll()
+		vf, err := os.Open(verdicts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(vf).ReadAll()
 		vf.Close()
+		if err != nil || len(rows) != 16 {
+			t.Fatalf("verdicts: %d rows, %v; want a header and 15", len(rows), err)
+		}
 		moved := 0
 		for i, r := range rows[1:] {
 			want := "10.1.0.1" + string(rune('0'+1+i/5))
