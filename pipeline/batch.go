@@ -5,93 +5,140 @@ import "github.com/rail-lb/rail/pipeline/header"
 // A worker sees a batch of frames at once, and that is where a poll-mode
 // forwarder can beat one that sees one packet at a time: the connection
 // table lookups of a batch can miss the caches together instead of one
-// after another. ProcessBatch goes over a batch twice: first it touches
-// the connection-table bucket of every frame that has the fast path's
-// shape — an early, independent load, Go's stand-in for a prefetch — then
-// it processes each frame with Process, whose own loads of those buckets
-// now hit the cache. Verdicts and bytes are Process's
-// (TestBatchMatchesProcess).
+// after another. ProcessBatch goes over a batch in three stages: it finds
+// the connection-table bucket of every frame that has a fast path's shape
+// (parsing and hashing, no table loads), then loads from every one of
+// those buckets in a tight loop — an early, independent load, Go's
+// stand-in for a prefetch — and then processes each frame with Process,
+// whose own loads of those buckets now hit the cache. Verdicts and bytes
+// are Process's (TestBatchMatchesProcess).
 //
-// The touch is not free (it parses and hashes each frame once more): with
-// a table the caches hold it costs more than it saves. Measured on the
-// NIC layout (railbench pipeline --flows-sweep 1k,10k,100k,1M,4M
-// --staged=true|false), staged and not, ns/packet: 47 and 31 at 1,000
-// flows, 105 and 209 at 100,000, 157 and 289 at 1M, 191 and 366 at 4M. So
-// the live loop (Loop.Poll) stages only once its table holds stageMin
-// live entries (staging).
+// The stages are not free (each frame is parsed and hashed once more):
+// with a table the caches hold they cost more than they save. Measured on
+// the NIC layout (taskset -c 1 railbench pipeline --packets 4000000
+// --flows-sweep 1k,10k,100k,1M,4M --staged=true|false), staged and not,
+// ns/packet, GRE-in IPv4: 30.1 and 26.4 at 1,000 flows, 32.3 and 36.4 at
+// 10,000, 40.7 and 58.1 at 100,000, 59.7 and 155.0 at 1M, 73.0 and 186.0
+// at 4M; the two cross between 2,000 and 4,000 flows. So the live loop
+// (Loop.Poll) stages only once its table holds stageMin live entries
+// (staging).
 
 // Batch is how many descriptors a worker takes from its rx ring at a time.
 const Batch = 64
 
-// stageMin is the number of live connection entries (1 MiB of IPv4 ones)
-// from which the live loop stages its batches: between the 10,000 flows
-// at which staging still costs and the 100,000 at which it halves the
-// time per packet.
-const stageMin = 1 << 15
+// stageMin is the number of live connection entries from which the live
+// loop stages its batches: where staging starts to pay (above).
+const stageMin = 1 << 12
 
 // staging reports whether the live loop should stage: the table has
 // outgrown the caches.
 func (w *Worker) staging() bool { return w.ct.live >= stageMin }
 
 // ProcessBatch processes ps[i] into rs[i] for every i (rs must be at least
-// as long as ps), exactly as calling Process on each in order would.
+// as long as ps), exactly as calling Process on each in order would, in
+// chunks of Batch frames: each chunk's buckets found (stage), then
+// touched (touchStaged), then the frames processed.
 func (w *Worker) ProcessBatch(ps []Packet, rs []Result) {
 	rs = rs[:len(ps)]
-	for i := range ps {
-		w.touch(&ps[i])
-	}
-	for i := range ps {
-		rs[i] = w.Process(&ps[i])
+	for len(ps) > 0 {
+		m := min(len(ps), Batch)
+		for i := range m {
+			w.stage(i, &ps[i])
+		}
+		w.touchStaged(m)
+		for i := range m {
+			rs[i] = w.Process(&ps[i])
+		}
+		ps, rs = ps[m:], rs[m:]
 	}
 }
 
-// touch loads the first word of the connection-table bucket of p's flow
-// when p has a fast path's shape (GRE over IPv4 to us around IPv4 or IPv6
-// TCP or UDP, or plain IPv4 TCP or UDP) and does nothing otherwise. It
-// changes nothing: the load only brings the bucket's cache line in; the
-// sum it keeps makes sure the compiler cannot drop the load.
-func (w *Worker) touch(p *Packet) {
+// Staged buckets: an IPv4 bucket's index, an IPv6 one's with stagedV6
+// set, or stagedNone.
+const (
+	stagedV6   = 1 << 31
+	stagedNone = ^uint32(0)
+)
+
+// stage records, as the i-th of a chunk, the connection-table bucket of
+// p's flow when p has a fast path's shape (GRE over IPv4 to us around IPv4
+// or IPv6 TCP or UDP, or plain IPv4 TCP or UDP), and none otherwise. It
+// parses and hashes but loads nothing from the table.
+func (w *Worker) stage(i int, p *Packet) {
+	w.staged[i%Batch] = w.bucketOf(p)
+}
+
+func (w *Worker) bucketOf(p *Packet) uint32 {
 	buf, off, n := p.Buf, p.Off, p.Len
 	if n < plainLen || uint(off) > uint(len(buf)) || uint(n) > uint(len(buf)-off) {
-		return
+		return stagedNone
 	}
 	s := w.snap
 	f := (*[plainLen]byte)(buf[off:])
 	if be.Uint16(f[12:]) != header.EtherTypeIPv4 {
-		return
+		return stagedNone
 	}
 	var src, dst, ports uint32
 	proto := f[23]
 	if proto == header.ProtoGRE {
 		if n < fastLen || be.Uint32(f[30:]) != s.local {
-			return
+			return stagedNone
 		}
 		g := (*[fastLen]byte)(buf[off:])
 		if be.Uint16(g[36:]) == header.EtherTypeIPv6 {
-			w.touch6(p)
-			return
+			return w.bucketOf6(p)
 		}
 		proto, src, dst, ports = g[47], be.Uint32(g[50:]), be.Uint32(g[54:]), be.Uint32(g[58:])
 	} else {
 		src, dst, ports = be.Uint32(f[26:]), be.Uint32(f[30:]), be.Uint32(f[34:])
 	}
 	if proto != header.ProtoTCP && proto != header.ProtoUDP {
-		return
+		return stagedNone
 	}
 	rest := uint64(ports)<<8 | uint64(proto)
 	h := flowHashWords(0, v4Mapped|uint64(src), 0, v4Mapped|uint64(dst), rest, s.k0, s.k1)
-	w.touched64 += uint64(w.ct.buckets[uint32(h)&w.ct.bucketMask][0].deadline)
+	return uint32(h) & w.ct.bucketMask
 }
 
-// touch6 is touch for GRE over IPv4 around IPv6: the IPv6 table's bucket.
-func (w *Worker) touch6(p *Packet) {
+// bucketOf6 is bucketOf for GRE over IPv4 around IPv6: the IPv6 table's bucket.
+func (w *Worker) bucketOf6(p *Packet) uint32 {
 	if p.Len < fast6Len {
-		return
+		return stagedNone
 	}
 	s := w.snap
 	g := (*[fast6Len]byte)(p.Buf[p.Off:])
 	const in = outerLen
 	rest := uint64(be.Uint32(g[in+header.IPv6Len:]))<<8 | uint64(g[in+6])
 	h := flowHashWords(be.Uint64(g[in+8:]), be.Uint64(g[in+16:]), be.Uint64(g[in+24:]), be.Uint64(g[in+32:]), rest, s.k0, s.k1)
-	w.touched64 += uint64(w.ct.buckets6[uint32(h)&w.ct.mask6][0].deadline)
+	return uint32(h)&w.ct.mask6 | stagedV6
+}
+
+// touchStaged loads from the buckets of the chunk's first n frames, in a
+// loop of its own of a few instructions a frame: both cache lines of an
+// IPv4 bucket (two entries each), the first two of an IPv6 bucket's four
+// (one entry a line; a flow is there unless its bucket holds more than
+// two; loading all four was no faster at 4M flows, and slower at 1,000). Go has no prefetch intrinsic;
+// an early, independent load works as one, but a load that misses holds
+// back every instruction after it from retiring until it returns, so the
+// core has only as many misses in flight as its window holds loads. Here
+// the window is full of them — a whole chunk's misses overlap — where
+// loads interleaved with the processing (one touched a few frames ahead)
+// would have only two or three in flight, and were measured twice as slow
+// as this at 1M and 4M flows. Process's own loads of these entries then hit the
+// cache. The sum it keeps is never read; it makes sure the compiler
+// keeps the loads.
+func (w *Worker) touchStaged(n int) {
+	ct := w.ct
+	var sum uint32
+	for _, x := range w.staged[:n] {
+		switch {
+		case x < stagedV6:
+			b := &ct.buckets[x]
+			sum += b[0].deadline + b[2].deadline
+		case x != stagedNone:
+			b := &ct.buckets6[x&^stagedV6]
+			sum += b[0].deadline + b[1].deadline
+		}
+	}
+	w.touchSum += sum
 }

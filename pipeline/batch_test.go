@@ -47,6 +47,7 @@ func TestBatchMatchesProcess(t *testing.T) {
 	}
 	check("every case", frames[:len(cases)])
 	check("one", frames[:1])
+	check("longer than a chunk", frames[:Batch*2+22])
 	for k := 0; k+64 <= len(frames); k += 64 {
 		check("mixed", frames[k:k+64])
 	}
@@ -55,6 +56,48 @@ func TestBatchMatchesProcess(t *testing.T) {
 	in := defaultInner()
 	f := greFrame(t, in, nil)
 	check("repeated", [][]byte{f, f, f, f})
+}
+
+// TestStageFindsTheBucket: for each form a fast path takes, the bucket
+// stage records (what touchStaged loads) is the one the flow's entry went
+// to — a wrong one would cost a miss per packet and change no verdict.
+func TestStageFindsTheBucket(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+	}{
+		{"GRE-in IPv4", greFrame(t, defaultInner(), nil)},
+		{"GRE-in IPv4 around IPv6", greFrame(t, v6Inner(), nil)},
+		{"plain IPv4", plainFrame(t, defaultInner())},
+	} {
+		w := newTestWorker(t, testConfig())
+		if r := w.Process(packetFor(tc.frame)); r.Verdict != Tx {
+			t.Fatalf("%s: %v", tc.name, r)
+		}
+		w.stage(0, packetFor(tc.frame))
+		x := w.staged[0]
+		want := stagedNone
+		for i := range w.ct.buckets {
+			if w.ct.buckets[i][0].deadline != 0 {
+				want = uint32(i)
+			}
+		}
+		for i := range w.ct.buckets6 {
+			if w.ct.buckets6[i][0].deadline != 0 {
+				want = uint32(i) | stagedV6
+			}
+		}
+		if want == stagedNone || x != want {
+			t.Errorf("%s: staged bucket %#x, the entry is in %#x", tc.name, x, want)
+		}
+	}
+	// Forms no fast path takes stage no bucket.
+	w := newTestWorker(t, testConfig())
+	for name, f := range map[string][]byte{"a runt": {1, 2, 3}, "GRE over IPv6": gre6Frame(t, v6Inner())} {
+		if w.stage(0, packetFor(f)); w.staged[0] != stagedNone {
+			t.Errorf("%s staged bucket %#x", name, w.staged[0])
+		}
+	}
 }
 
 func TestBatchNoAllocs(t *testing.T) {

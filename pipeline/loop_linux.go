@@ -67,14 +67,16 @@ func (l *Loop) Poll() int {
 	if c != nil {
 		ntx = l.captureBatch(c, n) // capture_linux.go: this loop, with the tap
 	} else {
-		// In two stages, as ProcessBatch, once the connection table is
-		// too large for the caches: first touch every frame's bucket, so
-		// that the batch's misses overlap, then process (batch.go).
+		// In stages, as ProcessBatch, once the connection table is too
+		// large for the caches: find every frame's bucket, touch them
+		// all, so that the batch's misses overlap, then process
+		// (batch.go).
 		if w.staging() {
 			for i := range l.rx[:n] {
 				buf, off := s.Frame(l.rx[i].Addr)
-				w.touch(&Packet{Buf: buf, Off: off, Len: int(l.rx[i].Len)})
+				w.stage(i, &Packet{Buf: buf, Off: off, Len: int(l.rx[i].Len)})
 			}
+			w.touchStaged(n)
 		}
 		for i := range l.rx[:n] {
 			d := &l.rx[i]

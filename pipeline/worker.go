@@ -75,8 +75,10 @@ type Worker struct {
 
 	stats *Stats
 
-	// touched64 sums what touch loaded (see batch.go); it is never read.
-	touched64 uint64
+	// staged holds a chunk's buckets between its stages (batch.go);
+	// touchSum sums what touchStaged loaded from them and is never read.
+	staged   [Batch]uint32
+	touchSum uint32
 }
 
 // NewWorker returns a worker with its own connection table.
