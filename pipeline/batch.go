@@ -115,18 +115,19 @@ func (w *Worker) bucketOf6(p *Packet) uint32 {
 
 // touchStaged loads from the buckets of the chunk's first n frames, in a
 // loop of its own of a few instructions a frame: both cache lines of an
-// IPv4 bucket (two entries each), the first two of an IPv6 bucket's four
-// (one entry a line; a flow is there unless its bucket holds more than
-// two; loading all four was no faster at 4M flows, and slower at 1,000). Go has no prefetch intrinsic;
-// an early, independent load works as one, but a load that misses holds
-// back every instruction after it from retiring until it returns, so the
-// core has only as many misses in flight as its window holds loads. Here
-// the window is full of them — a whole chunk's misses overlap — where
-// loads interleaved with the processing (one touched a few frames ahead)
-// would have only two or three in flight, and were measured twice as slow
-// as this at 1M and 4M flows. Process's own loads of these entries then hit the
-// cache. The sum it keeps is never read; it makes sure the compiler
-// keeps the loads.
+// IPv4 bucket (two entries each), all four of an IPv6 one (an entry a
+// line; loading only the first two was 9–15 % slower at 1M and 4M flows,
+// the flows in the other two then missing one after another).
+//
+// Go has no prefetch intrinsic; an early, independent load works as one,
+// but a load that misses holds back every instruction after it from
+// retiring until it returns, so the core has only as many misses in
+// flight as its window holds loads. Here the window is full of them — a
+// whole chunk's misses overlap — where loads interleaved with the
+// processing (one touched a few frames ahead) would have only two or
+// three in flight, and were measured twice as slow as this at 1M and 4M
+// flows. Process's own loads of these entries then hit the cache. The sum
+// it keeps is never read; it makes sure the compiler keeps the loads.
 func (w *Worker) touchStaged(n int) {
 	ct := w.ct
 	var sum uint32
@@ -137,7 +138,7 @@ func (w *Worker) touchStaged(n int) {
 			sum += b[0].deadline + b[2].deadline
 		case x != stagedNone:
 			b := &ct.buckets6[x&^stagedV6]
-			sum += b[0].deadline + b[1].deadline
+			sum += b[0].deadline + b[1].deadline + b[2].deadline + b[3].deadline
 		}
 	}
 	w.touchSum += sum

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -103,9 +104,12 @@ type Conntrack struct {
 	tcpTimeout uint32 // seconds, established TCP
 	udpTimeout uint32 // seconds, established UDP and other protocols
 
-	// mem holds both tables (a memfd mapping on Linux; fd is its file).
-	mem []byte
-	fd  int
+	// mem holds both tables (a memfd mapping on Linux; fd is its file),
+	// on pages.
+	mem   []byte
+	fd    int
+	pages Pages
+	unmap runtime.Cleanup // Linux: unmaps mem and closes fd once the table is unreachable
 
 	live    uint64 // entries in use (expired ones count until reused)
 	evicted uint64 // live entries replaced to make room
@@ -162,12 +166,42 @@ func (c *Conntrack) tables(mem []byte, n4, n6 uint32) {
 	c.buckets6 = unsafe.Slice((*ctBucket6)(unsafe.Pointer(&mem[off])), n6)
 }
 
+// Pages is what backs a connection table's memory.
+type Pages uint8
+
+const (
+	// PagesSmall: the system's base pages (4 KiB): a lookup in a table
+	// larger than the TLB's reach walks the page tables.
+	PagesSmall Pages = iota
+	// PagesTHP: shared memory advised as huge, which the kernel backs
+	// with transparent 2 MiB pages (shmem_enabled allows it).
+	PagesTHP
+	// PagesHugeTLB: 2 MiB pages from the kernel's reserved pool
+	// (vm.nr_hugepages).
+	PagesHugeTLB
+)
+
+func (p Pages) String() string {
+	switch p {
+	case PagesTHP:
+		return "transparent huge pages"
+	case PagesHugeTLB:
+		return "hugetlb 2MiB pages"
+	}
+	return "base pages"
+}
+
+// Pages is what backs the table's memory.
+func (c *Conntrack) Pages() Pages { return c.pages }
+
 // CtState is what a connection table records outside its entries, for the
-// process that adopts them: its clock's epoch and its counters.
+// process that adopts them: its clock's epoch, its counters, and the size
+// of the tables in its file (the file itself is rounded up to huge pages).
 type CtState struct {
 	Epoch                  time.Time
 	Now                    uint32
 	Live, Evicted, Refused uint64
+	Bytes                  int64
 }
 
 // secs is a timeout in whole seconds, at least 1 and at most 2^30 (34

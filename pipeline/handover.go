@@ -1,6 +1,9 @@
 package pipeline
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // File is the memfd holding the table's entries (-1 off Linux), for
 // passing to the process that takes over this one. It stays the table's:
@@ -15,6 +18,10 @@ func (c *Conntrack) File() int { return c.fd }
 // worker that uses the table resumes it with Worker.Resume. The table owns
 // fd from here, on success and on error alike.
 func AdoptConntrack(fd int, entries uint32, tcpTimeout, udpTimeout time.Duration, st CtState) (*Conntrack, error) {
+	if want := ConntrackBytes(entries); st.Bytes != 0 && st.Bytes != want {
+		closeTableFile(fd)
+		return nil, fmt.Errorf("conntrack: the passed tables take %d bytes, these take %d (conntrack.entries_per_core differs)", st.Bytes, want)
+	}
 	c, err := newConntrack(entries, tcpTimeout, udpTimeout, fd)
 	if err != nil {
 		return nil, err
@@ -27,7 +34,8 @@ func AdoptConntrack(fd int, entries uint32, tcpTimeout, udpTimeout time.Duration
 // to be resumed by another process: the clock (its entries' deadlines are
 // seconds since Epoch) and the counters. Call it with the worker stopped.
 func (w *Worker) Handoff() CtState {
-	return CtState{Epoch: w.epoch, Now: w.now, Live: w.ct.live, Evicted: w.ct.evicted, Refused: w.ct.refused}
+	c := w.ct
+	return CtState{Epoch: w.epoch, Now: w.now, Live: c.live, Evicted: c.evicted, Refused: c.refused, Bytes: int64(ctBytes(uint32(len(c.buckets)), uint32(len(c.buckets6))))}
 }
 
 // Resume continues the clock of a worker whose table was adopted, so that

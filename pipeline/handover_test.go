@@ -51,7 +51,26 @@ func TestAdoptConntrack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := AdoptConntrack(other, 4096, time.Hour, time.Minute, CtState{Bytes: ConntrackBytes(1024)}); err == nil {
+		t.Fatal("adopting tables of another size: no error")
+	}
+	// An earlier version's file is the tables' size exactly, not rounded
+	// to huge pages, and its state has no size.
+	old, err := unix.MemfdCreate("old-conntrack", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Ftruncate(old, ConntrackBytes(1024)); err != nil {
+		t.Fatal(err)
+	}
+	adopted, err := AdoptConntrack(old, 1024, time.Hour, time.Minute, CtState{})
+	if err != nil {
+		t.Fatalf("adopting an earlier version's table: %v", err)
+	}
+	if other, err = unix.Dup(adopted.File()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := AdoptConntrack(other, 4096, time.Hour, time.Minute, CtState{}); err == nil {
-		t.Fatal("adopting a table of another size: no error")
+		t.Fatal("adopting an earlier version's table of another size: no error")
 	}
 }

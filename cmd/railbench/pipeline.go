@@ -196,7 +196,7 @@ func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, pac
 	}
 	fmt.Fprintf(stdout, "layout nic: %s, %d-frame pool, %s arrivals, batches of %d, staged %v, %d packets per row, conntrack %d entries\n",
 		form, pool, order, batch, staged, packets, entries)
-	fmt.Fprintf(stdout, "%10s %12s %10s %8s\n", "flows", "packets/s", "ns/packet", "ratio")
+	fmt.Fprintf(stdout, "%10s %12s %10s %8s  %s\n", "flows", "packets/s", "ns/packet", "ratio", "conntrack pages")
 	first := 0.0
 	for _, flows := range counts {
 		// Room for every flow, twice over, in its family's table (the IPv6
@@ -223,7 +223,8 @@ func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, pac
 		if first == 0 {
 			first = ns
 		}
-		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx\n", flows, r.PacketsPerSecond(), ns, ns/first)
+		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx  %v\n", flows, r.PacketsPerSecond(), ns, ns/first, ct.Pages())
+		ct.Close() // its pages (hugetlb ones too) free for the next row
 	}
 	return 0
 }

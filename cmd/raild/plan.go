@@ -36,6 +36,8 @@ type planJSON struct {
 	ConntrackEntries uint32 `json:"conntrack_entries_per_core"`
 	ConntrackBytes   int64  `json:"conntrack_bytes_per_core"`
 	ConntrackTotal   int64  `json:"conntrack_bytes_total"`
+	// What would back each worker's tables (pipeline.PlanPages).
+	ConntrackPages []string `json:"conntrack_pages"`
 }
 
 type assignJSON struct {
@@ -113,6 +115,13 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	out.ConntrackEntries = cfg.Conntrack.EntriesPerCore
 	out.ConntrackBytes = pipeline.ConntrackBytes(cfg.Conntrack.EntriesPerCore)
 	out.ConntrackTotal = out.ConntrackBytes * int64(len(plan))
+	pages := pipeline.PlanPages(sysfs, cfg.Conntrack.EntriesPerCore, len(plan))
+	for _, p := range pages {
+		out.ConntrackPages = append(out.ConntrackPages, p.String())
+	}
+	if note := pagesNote(pages, out.ConntrackBytes); note != "" {
+		out.Notes = append(out.Notes, note)
+	}
 	out.NoFile, out.NoFileHard = raiseNoFile()
 	out.NoFileNeed = fdBudget(cfg, len(plan))
 	if note := fdNote(out.NoFile, out.NoFileHard, out.NoFileNeed); note != "" {
@@ -162,8 +171,8 @@ func printPlan(w io.Writer, p planJSON, requested bool) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nfile descriptors: limit %d (hard %d), raild needs at most %d\n", p.NoFile, p.NoFileHard, p.NoFileNeed)
-	fmt.Fprintf(w, "connection tables: %d entries per worker, %s each, %s for %s (allocated at start, never grown)\n",
-		p.ConntrackEntries, mib(p.ConntrackBytes), mib(p.ConntrackTotal), count(len(p.Assignments), "worker"))
+	fmt.Fprintf(w, "connection tables: %d entries per worker, %s each, %s for %s (allocated at start, never grown), on %s\n",
+		p.ConntrackEntries, mib(p.ConntrackBytes), mib(p.ConntrackTotal), count(len(p.Assignments), "worker"), pagesSummary(p.ConntrackPages))
 	if len(p.Notes) == 0 {
 		fmt.Fprintln(w, "\nno notes: one worker per core, nothing shared")
 		return
@@ -172,4 +181,47 @@ func printPlan(w io.Writer, p planJSON, requested bool) {
 	for _, n := range p.Notes {
 		fmt.Fprintf(w, "  - %s\n", strings.TrimSpace(n))
 	}
+}
+
+// pagesSummary says what backs the workers' tables: "hugetlb 2MiB pages",
+// or "hugetlb 2MiB pages (2 workers), base pages (2 workers)".
+func pagesSummary(pages []string) string {
+	var kinds []string
+	n := map[string]int{}
+	for _, p := range pages {
+		if n[p] == 0 {
+			kinds = append(kinds, p)
+		}
+		n[p]++
+	}
+	if len(kinds) == 1 {
+		return kinds[0]
+	}
+	for i, k := range kinds {
+		kinds[i] = fmt.Sprintf("%s (%s)", k, count(n[k], "worker"))
+	}
+	return strings.Join(kinds, ", ")
+}
+
+// pagesNote is the plan's note when some worker's tables, larger than
+// what a TLB of base pages reaches (a few MiB: tablesTLB), would be on
+// base pages: a lookup then walks the page tables, and huge pages take
+// 11–15 % off a packet at 1M and 4M flows (bench/README.md).
+func pagesNote(pages []pipeline.Pages, perWorker int64) string {
+	const tablesTLB = 16 << 20
+	if perWorker < tablesTLB {
+		return ""
+	}
+	small := 0
+	for _, p := range pages {
+		if p == pipeline.PagesSmall {
+			small++
+		}
+	}
+	if small == 0 {
+		return ""
+	}
+	need := (perWorker + 2<<20 - 1) / (2 << 20)
+	return fmt.Sprintf("%s would have connection tables on base pages: reserve 2 MiB pages before raild starts (sysctl vm.nr_hugepages=%d, %d a worker, on top of what else uses them) or let shared memory take transparent ones (echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled); huge pages take 11-15%% off a packet's cost with millions of flows",
+		count(small, "worker"), need*int64(len(pages)), need)
 }
