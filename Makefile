@@ -19,6 +19,8 @@ build:
 # run when root, and must run (not skip) when CI=true.
 test: lint
 	$(GO) test -timeout 30m $(GOFLAGS_TEST) ./...
+	@# The pipeline as other architectures build it (prefetch_other.go), here.
+	$(GO) test -tags rail_noasm ./pipeline
 
 lint: shellcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
@@ -26,6 +28,7 @@ lint: shellcheck
 	$(GO) vet ./...
 	@# The pure packages and the admin CLI build elsewhere too (replay, check, railctl on a laptop).
 	GOOS=darwin $(GO) vet ./maglev/... ./pipeline/... ./control/... ./cmd/railctl/...
+	GOARCH=arm64 $(GO) vet ./pipeline/...
 
 shellcheck:
 	@if ! command -v shellcheck >/dev/null; then \

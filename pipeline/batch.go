@@ -5,29 +5,31 @@ import "github.com/rail-lb/rail/pipeline/header"
 // A worker sees a batch of frames at once, and that is where a poll-mode
 // forwarder can beat one that sees one packet at a time: the connection
 // table lookups of a batch can miss the caches together instead of one
-// after another. ProcessBatch goes over a batch in three stages: it finds
-// the connection-table bucket of every frame that has a fast path's shape
-// (parsing and hashing, no table loads), then loads from every one of
-// those buckets in a tight loop — an early, independent load, Go's
-// stand-in for a prefetch — and then processes each frame with Process,
-// whose own loads of those buckets now hit the cache. Verdicts and bytes
-// are Process's (TestBatchMatchesProcess).
+// after another. ProcessBatch (and the live loop, Loop.Poll, the same
+// way) first finds the connection-table bucket of every frame that has a
+// fast path's shape — parsing and hashing, no table loads — and then
+// processes the frames with Process, fetching the buckets ahead of it
+// (fetchFirst, fetchAhead): on amd64 a software prefetch of every cache
+// line of the bucket of the frame fetchDistance frames on, issued a few
+// frames at a time (prefetch_amd64.go), elsewhere plain loads of the
+// whole batch's buckets in one tight loop before the first frame
+// (prefetch_other.go). Process's own loads of those buckets then hit the
+// cache. Verdicts and bytes are Process's (TestBatchMatchesProcess).
 //
-// The stages are not free (each frame is parsed and hashed once more):
-// with a table the caches hold they cost more than they save. Measured on
-// the NIC layout (taskset -c 1 railbench pipeline --packets 4000000
-// --flows-sweep 1k,10k,100k,1M,4M --staged=true|false), staged and not,
-// ns/packet, GRE-in IPv4: 30.1 and 26.4 at 1,000 flows, 32.3 and 36.4 at
-// 10,000, 40.7 and 58.1 at 100,000, 59.7 and 155.0 at 1M, 73.0 and 186.0
-// at 4M; the two cross between 2,000 and 4,000 flows. So the live loop
-// (Loop.Poll) stages only once its table holds stageMin live entries
-// (staging).
+// Staging is not free (each frame is parsed and hashed once more): with a
+// table the caches hold it costs more than it saves, so the live loop
+// stages only once its table holds stageMin live entries (staging).
+// Measured on the NIC layout (taskset -c 1 railbench pipeline --packets
+// 4000000 --flows-sweep 1000,2000,4000,1M,4M --staged=true|false; more in
+// bench/README.md), base pages, staged and not, ns/packet: 29.5 and 28.2
+// at 1,000 flows, 31.3 and 31.3 at 2,000, 31.6 and 33.4 at 4,000, 55.1
+// and 149.1 at 1M, 67.1 and 189.7 at 4M.
 
 // Batch is how many descriptors a worker takes from its rx ring at a time.
 const Batch = 64
 
 // stageMin is the number of live connection entries from which the live
-// loop stages its batches: where staging starts to pay (above).
+// loop stages its batches: just past where staging starts to pay (above).
 const stageMin = 1 << 12
 
 // staging reports whether the live loop should stage: the table has
@@ -37,7 +39,7 @@ func (w *Worker) staging() bool { return w.ct.live >= stageMin }
 // ProcessBatch processes ps[i] into rs[i] for every i (rs must be at least
 // as long as ps), exactly as calling Process on each in order would, in
 // chunks of Batch frames: each chunk's buckets found (stage), then
-// touched (touchStaged), then the frames processed.
+// fetched (fetchFirst, fetchAhead) as the frames are processed.
 func (w *Worker) ProcessBatch(ps []Packet, rs []Result) {
 	rs = rs[:len(ps)]
 	for len(ps) > 0 {
@@ -45,8 +47,11 @@ func (w *Worker) ProcessBatch(ps []Packet, rs []Result) {
 		for i := range m {
 			w.stage(i, &ps[i])
 		}
-		w.touchStaged(m)
+		w.fetchFirst(m)
 		for i := range m {
+			if i%fetchGroup == 0 {
+				w.fetchAhead(i, m)
+			}
 			rs[i] = w.Process(&ps[i])
 		}
 		ps, rs = ps[m:], rs[m:]
@@ -111,35 +116,4 @@ func (w *Worker) bucketOf6(p *Packet) uint32 {
 	rest := uint64(be.Uint32(g[in+header.IPv6Len:]))<<8 | uint64(g[in+6])
 	h := flowHashWords(be.Uint64(g[in+8:]), be.Uint64(g[in+16:]), be.Uint64(g[in+24:]), be.Uint64(g[in+32:]), rest, s.k0, s.k1)
 	return uint32(h)&w.ct.mask6 | stagedV6
-}
-
-// touchStaged loads from the buckets of the chunk's first n frames, in a
-// loop of its own of a few instructions a frame: both cache lines of an
-// IPv4 bucket (two entries each), all four of an IPv6 one (an entry a
-// line; loading only the first two was 9–15 % slower at 1M and 4M flows,
-// the flows in the other two then missing one after another).
-//
-// Go has no prefetch intrinsic; an early, independent load works as one,
-// but a load that misses holds back every instruction after it from
-// retiring until it returns, so the core has only as many misses in
-// flight as its window holds loads. Here the window is full of them — a
-// whole chunk's misses overlap — where loads interleaved with the
-// processing (one touched a few frames ahead) would have only two or
-// three in flight, and were measured twice as slow as this at 1M and 4M
-// flows. Process's own loads of these entries then hit the cache. The sum
-// it keeps is never read; it makes sure the compiler keeps the loads.
-func (w *Worker) touchStaged(n int) {
-	ct := w.ct
-	var sum uint32
-	for _, x := range w.staged[:n] {
-		switch {
-		case x < stagedV6:
-			b := &ct.buckets[x]
-			sum += b[0].deadline + b[2].deadline
-		case x != stagedNone:
-			b := &ct.buckets6[x&^stagedV6]
-			sum += b[0].deadline + b[1].deadline + b[2].deadline + b[3].deadline
-		}
-	}
-	w.touchSum += sum
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // TestBatchMatchesProcess: ProcessBatch gives the verdicts and the bytes
@@ -59,7 +60,7 @@ func TestBatchMatchesProcess(t *testing.T) {
 }
 
 // TestStageFindsTheBucket: for each form a fast path takes, the bucket
-// stage records (what touchStaged loads) is the one the flow's entry went
+// stage records (what fetchFirst and fetchAhead fetch) is the one the flow's entry went
 // to — a wrong one would cost a miss per packet and change no verdict.
 func TestStageFindsTheBucket(t *testing.T) {
 	for _, tc := range []struct {
@@ -97,6 +98,14 @@ func TestStageFindsTheBucket(t *testing.T) {
 		if w.stage(0, packetFor(f)); w.staged[0] != stagedNone {
 			t.Errorf("%s staged bucket %#x", name, w.staged[0])
 		}
+	}
+}
+
+// TestBucketSizes: prefetch_amd64.s finds a bucket at its index shifted
+// by 7 (IPv4) or 8 (IPv6).
+func TestBucketSizes(t *testing.T) {
+	if s4, s6 := unsafe.Sizeof(ctBucket4{}), unsafe.Sizeof(ctBucket6{}); s4 != 1<<7 || s6 != 1<<8 {
+		t.Errorf("buckets of %d and %d bytes; prefetchStaged assumes 128 and 256", s4, s6)
 	}
 }
 

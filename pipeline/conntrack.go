@@ -101,6 +101,10 @@ type Conntrack struct {
 	bucketMask uint32
 	buckets6   []ctBucket6
 	mask6      uint32
+	// bases are where the IPv4 and the IPv6 table start, for the
+	// prefetches (prefetch_amd64.s: an IPv4 bucket is 128 bytes, an IPv6
+	// one 256).
+	bases      [2]unsafe.Pointer
 	tcpTimeout uint32 // seconds, established TCP
 	udpTimeout uint32 // seconds, established UDP and other protocols
 
@@ -164,6 +168,7 @@ func (c *Conntrack) tables(mem []byte, n4, n6 uint32) {
 	c.buckets = unsafe.Slice((*ctBucket4)(unsafe.Pointer(&mem[0])), n4)
 	off := int(n4) * int(unsafe.Sizeof(ctBucket4{}))
 	c.buckets6 = unsafe.Slice((*ctBucket6)(unsafe.Pointer(&mem[off])), n6)
+	c.bases = [2]unsafe.Pointer{unsafe.Pointer(&c.buckets[0]), unsafe.Pointer(&c.buckets6[0])}
 }
 
 // Pages is what backs a connection table's memory.

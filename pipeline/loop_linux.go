@@ -68,17 +68,20 @@ func (l *Loop) Poll() int {
 		ntx = l.captureBatch(c, n) // capture_linux.go: this loop, with the tap
 	} else {
 		// In stages, as ProcessBatch, once the connection table is too
-		// large for the caches: find every frame's bucket, touch them
-		// all, so that the batch's misses overlap, then process
-		// (batch.go).
-		if w.staging() {
+		// large for the caches: find every frame's bucket, then fetch the
+		// buckets ahead of the processing (batch.go).
+		staging := w.staging()
+		if staging {
 			for i := range l.rx[:n] {
 				buf, off := s.Frame(l.rx[i].Addr)
 				w.stage(i, &Packet{Buf: buf, Off: off, Len: int(l.rx[i].Len)})
 			}
-			w.touchStaged(n)
+			w.fetchFirst(n)
 		}
 		for i := range l.rx[:n] {
+			if staging && i%fetchGroup == 0 {
+				w.fetchAhead(i, n)
+			}
 			d := &l.rx[i]
 			buf, off := s.Frame(d.Addr)
 			p := Packet{Buf: buf, Off: off, Len: int(d.Len)}

@@ -76,7 +76,8 @@ type Worker struct {
 	stats *Stats
 
 	// staged holds a chunk's buckets between its stages (batch.go);
-	// touchSum sums what touchStaged loaded from them and is never read.
+	// touchSum sums what fetchFirst loaded from them (prefetch_other.go)
+	// and is never read.
 	staged   [Batch]uint32
 	touchSum uint32
 }

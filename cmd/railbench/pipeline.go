@@ -196,7 +196,7 @@ func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, pac
 	}
 	fmt.Fprintf(stdout, "layout nic: %s, %d-frame pool, %s arrivals, batches of %d, staged %v, %d packets per row, conntrack %d entries\n",
 		form, pool, order, batch, staged, packets, entries)
-	fmt.Fprintf(stdout, "%10s %12s %10s %8s  %s\n", "flows", "packets/s", "ns/packet", "ratio", "conntrack pages")
+	fmt.Fprintf(stdout, "%10s %12s %10s %8s %6s  %s\n", "flows", "packets/s", "ns/packet", "ratio", "fast", "conntrack pages")
 	first := 0.0
 	for _, flows := range counts {
 		// Room for every flow, twice over, in its family's table (the IPv6
@@ -215,7 +215,10 @@ func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, pac
 		}
 		w := pipeline.NewWorker(ct)
 		bench.WarmUpNIC(w, snap, wl)
+		st := w.Stats()
+		fast0 := st.FastPath.Load()
 		r := bench.RunNIC(w, snap, wl, batch, staged)
+		fast := float64(st.FastPath.Load()-fast0) / float64(r.Packets)
 		if r.Tx != uint64(r.Packets) {
 			return fail(stderr, "%d flows: only %d of %d packets were forwarded", flows, r.Tx, r.Packets)
 		}
@@ -223,7 +226,7 @@ func runNICSweep(stdout, stderr io.Writer, form bench.NICForm, counts []int, pac
 		if first == 0 {
 			first = ns
 		}
-		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx  %v\n", flows, r.PacketsPerSecond(), ns, ns/first, ct.Pages())
+		fmt.Fprintf(stdout, "%10d %12.0f %10.1f %7.2fx %5.1f%%  %v\n", flows, r.PacketsPerSecond(), ns, ns/first, 100*fast, ct.Pages())
 		ct.Close() // its pages (hugetlb ones too) free for the next row
 	}
 	return 0
