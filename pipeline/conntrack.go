@@ -101,6 +101,9 @@ type Conntrack struct {
 	bucketMask uint32
 	buckets6   []ctBucket6
 	mask6      uint32
+	// frags is the worker's fragment table (Maglev §4.3), in mem after
+	// the IPv6 buckets, so that a takeover carries it too.
+	frags fragTable
 	// bases are where the IPv4 and the IPv6 table start, for the
 	// prefetches (prefetch_amd64.s: an IPv4 bucket is 128 bytes, an IPv6
 	// one 256).
@@ -152,23 +155,38 @@ func ctSlots(entries uint32) (n4, n6 uint32) {
 }
 
 // ConntrackBytes is the memory of one worker's connection tables for
-// entries (conntrack.entries_per_core): fixed from the start, never grown.
+// entries (conntrack.entries_per_core), its fragment table included:
+// fixed from the start, never grown.
 func ConntrackBytes(entries uint32) int64 {
 	n4, n6 := ctSlots(entries)
-	return int64(ctBytes(n4/ctWays, n6/ctWays))
+	return int64(ctBytes(n4/ctWays, n6/ctWays) + fragBytes)
 }
 
-// ctBytes is the size of the tables of n4 IPv4 and n6 IPv6 buckets.
+// ctBytes is the size of the tables of n4 IPv4 and n6 IPv6 buckets, the
+// fragment table not included: what the file of a table made before the
+// fragment table joined it holds (adoptTableFile).
 func ctBytes(n4, n6 uint32) int {
 	return int(n4)*int(unsafe.Sizeof(ctBucket4{})) + int(n6)*int(unsafe.Sizeof(ctBucket6{}))
 }
 
-// tables lays the two tables over mem (IPv4 buckets first).
+// fragBytes is the size of the fragment table.
+const fragBytes = fragEntries * int(unsafe.Sizeof(fragEntry{}))
+
+// tables lays the tables over mem: the IPv4 buckets, the IPv6 ones, and
+// the fragment table when mem has room for it — else (a table adopted
+// from a process that kept its fragments elsewhere) the fragment table
+// starts empty on the heap.
 func (c *Conntrack) tables(mem []byte, n4, n6 uint32) {
 	c.buckets = unsafe.Slice((*ctBucket4)(unsafe.Pointer(&mem[0])), n4)
 	off := int(n4) * int(unsafe.Sizeof(ctBucket4{}))
 	c.buckets6 = unsafe.Slice((*ctBucket6)(unsafe.Pointer(&mem[off])), n6)
 	c.bases = [2]unsafe.Pointer{unsafe.Pointer(&c.buckets[0]), unsafe.Pointer(&c.buckets6[0])}
+	c.frags = fragTable{mask: fragEntries - 1}
+	if at := ctBytes(n4, n6); len(mem) >= at+fragBytes {
+		c.frags.entries = unsafe.Slice((*fragEntry)(unsafe.Pointer(&mem[at])), fragEntries)
+	} else {
+		c.frags.entries = make([]fragEntry, fragEntries)
+	}
 }
 
 // Pages is what backs a connection table's memory.
@@ -391,9 +409,5 @@ type fragTable struct {
 }
 
 const fragEntries = 4096
-
-func newFragTable() fragTable {
-	return fragTable{entries: make([]fragEntry, fragEntries), mask: fragEntries - 1}
-}
 
 func (t *fragTable) slot(h uint64) *fragEntry { return &t.entries[uint32(h>>32)&t.mask] }

@@ -23,14 +23,14 @@ const hugePage = 2 << 20
 // so that transparent huge pages back it where shmem_enabled allows. The
 // mapping and the file go when the table is unreachable.
 func (c *Conntrack) alloc(n4, n6 uint32, fd int) error {
-	size := ctBytes(n4, n6)
+	size := ctBytes(n4, n6) + fragBytes
 	length := (size + hugePage - 1) &^ (hugePage - 1)
 	var mem []byte
 	var err error
 	if fd < 0 {
 		fd, mem, err = newTableFile(length)
 	} else {
-		mem, err = adoptTableFile(fd, size, length)
+		mem, err = adoptTableFile(fd, ctBytes(n4, n6), length)
 	}
 	if err != nil {
 		return err
@@ -99,16 +99,18 @@ func newTableFile(length int) (int, []byte, error) {
 	return fd, mem, nil
 }
 
-// adoptTableFile maps a passed table file, which must hold tables of size
-// bytes: length (this version's files) or exactly size (an earlier
-// version's, not rounded to huge pages). It closes fd on error.
-func adoptTableFile(fd, size, length int) ([]byte, error) {
+// adoptTableFile maps a passed table file: length bytes (this version's
+// files: the tables, the fragment table, rounded up to huge pages) or
+// exactly old (the connection tables alone, as the first version with
+// takeovers made them; the fragment table then starts empty). It closes
+// fd on error.
+func adoptTableFile(fd, old, length int) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("conntrack: fstat the passed table fd %d: %w", fd, err)
 	}
-	if st.Size != int64(length) && st.Size != int64(size) {
+	if st.Size != int64(length) && st.Size != int64(old) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("conntrack: the passed table is %d bytes, these tables take %d (conntrack.entries_per_core differs)", st.Size, length)
 	}

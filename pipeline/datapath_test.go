@@ -332,19 +332,25 @@ func TestConntrackOneEntryPerFlow(t *testing.T) {
 	}
 }
 
-// TestConntrackBytes: what raild plan reports is what NewConntrack maps.
+// TestConntrackBytes: what raild plan reports is what NewConntrack maps,
+// the fragment table included, which lies in the same memory.
 func TestConntrackBytes(t *testing.T) {
 	for _, entries := range []uint32{1, 4096, 1 << 20} {
 		ct, err := NewConntrack(entries, time.Hour, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := int64(len(ct.buckets))*int64(unsafe.Sizeof(ctBucket4{})) + int64(len(ct.buckets6))*int64(unsafe.Sizeof(ctBucket6{}))
+		got := int64(len(ct.buckets))*int64(unsafe.Sizeof(ctBucket4{})) + int64(len(ct.buckets6))*int64(unsafe.Sizeof(ctBucket6{})) +
+			int64(len(ct.frags.entries))*int64(unsafe.Sizeof(fragEntry{}))
 		if want := ConntrackBytes(entries); got != want {
 			t.Errorf("%d entries: the tables take %d bytes, ConntrackBytes says %d", entries, got, want)
 		}
+		start, end := uintptr(unsafe.Pointer(&ct.mem[0])), uintptr(unsafe.Pointer(&ct.mem[0]))+uintptr(len(ct.mem))
+		if f := uintptr(unsafe.Pointer(&ct.frags.entries[0])); f < start || f+uintptr(fragBytes) > end {
+			t.Errorf("%d entries: the fragment table is not in the tables' memory", entries)
+		}
 	}
-	if got, want := ConntrackBytes(1<<20), int64(48<<20); got != want {
-		t.Errorf("1M entries: %d bytes, want %d (32 bytes an IPv4 slot, 64 a quarter as many IPv6 ones)", got, want)
+	if got, want := ConntrackBytes(1<<20), int64(48<<20+4096*56); got != want {
+		t.Errorf("1M entries: %d bytes, want %d (32 bytes an IPv4 slot, 64 a quarter as many IPv6 ones, 4096 fragment entries of 56)", got, want)
 	}
 }

@@ -267,7 +267,7 @@ func fragHash(k fragKey, s *Snapshot) uint64 {
 // firstFragment remembers the backend the first fragment of a datagram went to.
 func (w *Worker) firstFragment(sl *svcSlot, fl *flow, bi uint16) {
 	k := fl.fragKey()
-	e := w.frags.slot(fragHash(k, w.snap))
+	e := w.ct.frags.slot(fragHash(k, w.snap))
 	*e = fragEntry{key: k, tag: sl.svc.backends[bi].tag, last: w.now, service: sl.idx, backend: bi}
 }
 
@@ -278,7 +278,7 @@ func (w *Worker) firstFragment(sl *svcSlot, fl *flow, bi uint16) {
 // none.
 func (w *Worker) laterFragment(s *Snapshot, fl *flow) (*svcSlot, uint16) {
 	k := fl.fragKey()
-	e := w.frags.slot(fragHash(k, s))
+	e := w.ct.frags.slot(fragHash(k, s))
 	if e.key == k && e.last != 0 && w.now-e.last <= fragTimeout && int(e.service) < len(s.services) {
 		svc := &s.services[e.service]
 		if int(e.backend) < len(svc.backends) && svc.backends[e.backend].tag == e.tag && svc.backends[e.backend].healthy {

@@ -70,7 +70,6 @@ type Worker struct {
 	quicRouted, quicFallback uint64
 	quicScratch              quiclb.Scratch
 
-	frags                fragTable
 	fragHits, fragMisses uint64
 
 	stats *Stats
@@ -88,7 +87,6 @@ func NewWorker(ct *Conntrack) *Worker {
 		ct:      ct,
 		now:     1,
 		touched: make([]uint16, 0, MaxBackendIDs),
-		frags:   newFragTable(),
 		stats:   new(Stats),
 	}
 	w.stats.ConntrackSlots.Store(uint64(ct.Len()))

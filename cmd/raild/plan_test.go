@@ -22,7 +22,7 @@ func TestPlan(t *testing.T) {
 			"interface: eth1\nqueues: [0, 1, 2, 3]\n", []string{"--sysfs", topologies + "two-node-smt"},
 			[]string{"interface eth1: 8 rx queues, NIC NUMA node 1", "allowed CPUs 0-15, isolated none; CPUs planned by pin.PlanFor",
 				"QUEUE  CPU  NODE  SMT SIBLINGS  ISOLATED", "0      4    1     4,12          no", "3      7    1     7,15          no",
-				"connection tables: 1048576 entries per worker, 48.0MiB each, 192.0MiB for 4 workers (allocated at start, never grown), on hugetlb 2MiB pages",
+				"connection tables: 1048576 entries per worker, 48.2MiB each, 192.9MiB for 4 workers (allocated at start, never grown), on hugetlb 2MiB pages",
 				"no notes"}, 0, ""},
 		{"all queues, taskset to the NIC's node: siblings, said so",
 			"interface: eth1\n", []string{"--sysfs", topologies + "two-node-smt", "--allowed", "4-7,12-15"},
@@ -36,7 +36,7 @@ func TestPlan(t *testing.T) {
 			[]string{"0      2    0     2,6           yes", "1      3    0     3,7           yes",
 				// 30 free 2 MiB pages: one worker's 24, not two.
 				"on hugetlb 2MiB pages (1 worker), base pages (1 worker)",
-				"1 worker would have connection tables on base pages: reserve 2 MiB pages before raild starts (sysctl vm.nr_hugepages=48, 24 a worker"}, 0, ""},
+				"1 worker would have connection tables on base pages: reserve 2 MiB pages before raild starts (sysctl vm.nr_hugepages=50, 25 a worker"}, 0, ""},
 		{"veth: no NUMA, shared CPU",
 			"interface: lb0\n", []string{"--sysfs", topologies + "veth"},
 			[]string{"interface lb0: 2 rx queues, NIC NUMA node none", "0      1    0     1             no", "1      1    0     1             no",
