@@ -34,13 +34,23 @@ const (
 	FrameTxSide   = stTx
 )
 
-// ErrHeld is Export's error while the worker holds frames: stop it at a
+// ErrHeld is Handoff's error while the worker holds frames: stop it at a
 // batch boundary first (every received frame transmitted or recycled).
 var ErrHeld = errors.New("rings: frames are held by the worker")
 
-// Handoff is Export without the descriptors: the hand-over of a socket,
-// real or over Memory, whose worker is stopped.
-func (s *Socket) Handoff() (Handoff, error) { return s.handoff() }
+// Handoff is the hand-over of a socket, real or over Memory, whose worker
+// is stopped and holds no frame (ErrHeld otherwise). A real socket's
+// descriptors go with it (FD, UMEMFile). The socket must not be used again
+// once the other process has adopted it, except to Close it, which leaves
+// the adopted copy working.
+func (s *Socket) Handoff() (Handoff, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return Handoff{}, ErrClosed
+	}
+	return s.handoff()
+}
 
 // AdoptMemory is Adopt for a socket over Memory (OpenMemory): a second
 // Socket over the same rings and UMEM, continuing where h says, as the
@@ -63,8 +73,8 @@ func AdoptMemory(m *Memory, h Handoff) (*Socket, error) {
 	return s, nil
 }
 
-// handoff is the platform-independent half of Export: the ownership of
-// every frame, which must be settled (nothing held).
+// handoff is Handoff without the lock: the ownership of every frame,
+// which must be settled (nothing held).
 func (s *Socket) handoff() (Handoff, error) {
 	if s.held != 0 {
 		return Handoff{}, fmt.Errorf("%w: %d on queue %d", ErrHeld, s.held, s.queue)

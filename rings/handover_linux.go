@@ -6,25 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Export returns the socket's hand-over and its two descriptors — the XSK
-// and the UMEM memfd — for passing to the process that takes over (with
-// SCM_RIGHTS; the socket keeps its own). The worker must be stopped and
-// hold no frame (ErrHeld otherwise); the socket must not be used again
-// once the other process has adopted it, except to Close it, which leaves
-// the adopted copy working.
-func (s *Socket) Export() (h Handoff, xsk, umem int, err error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return Handoff{}, -1, -1, ErrClosed
-	}
-	if h, err = s.handoff(); err != nil {
-		return Handoff{}, -1, -1, err
-	}
-	return h, s.fd, s.sys.umemFd, nil
-}
-
-// Adopt takes over a socket another process opened and Exported: xsk is
+// Adopt takes over a socket another process opened and handed over
+// (Handoff, with its FD and UMEMFile): xsk is
 // its bound AF_XDP socket and umem its UMEM memfd (both received with
 // SCM_RIGHTS; the Socket owns them from here, on success and on error
 // alike). The rings are mapped again from xsk and continue at the indices
@@ -76,5 +59,7 @@ func Adopt(xsk, umem int, h Handoff) (_ *Socket, err error) {
 	return s, nil
 }
 
-// UMEMFile is the memfd the UMEM is mapped from (see Export).
+// UMEMFile is the memfd the UMEM is mapped from: with FD, the
+// descriptors a hand-over passes (with SCM_RIGHTS; the socket keeps its
+// own).
 func (s *Socket) UMEMFile() int { return s.sys.umemFd }

@@ -108,11 +108,11 @@ func TestVethAdopt(t *testing.T) {
 		// Frames sent now wait on the fill ring's frames and the rx ring
 		// while nobody polls: the hand-over happens under them.
 		send(100, 200)
-		h, xsk, umem, err := s.Export()
+		h, err := s.Handoff()
 		if err != nil {
 			t.Fatal(err)
 		}
-		fds := passFDs(t, xsk, umem)
+		fds := passFDs(t, s.FD(), s.UMEMFile())
 		before := s.Frames()
 		if err := s.Close(); err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ type sysState struct {
 	pollFd [1]unix.PollFd
 	// umemFd is the memfd the UMEM is mapped from (MAP_SHARED), so that
 	// another process given it and the socket sees the same frames
-	// (Export, Adopt). 0 until Open created it; -1 once closed.
+	// (Handoff, Adopt). 0 until Open created it; -1 once closed.
 	umemFd int
 }
 
@@ -154,7 +154,7 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 
 // mapUMEM creates the UMEM as a memfd of n bytes mapped MAP_SHARED: the
 // memory is the file's, so a process that is passed the memfd maps the
-// very frames the kernel reads and writes (Export, Adopt).
+// very frames the kernel reads and writes (Handoff, Adopt).
 func (s *Socket) mapUMEM(where string, n int) ([]byte, error) {
 	fd, err := unix.MemfdCreate("rail-umem", unix.MFD_CLOEXEC)
 	if err != nil {

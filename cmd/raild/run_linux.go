@@ -72,6 +72,9 @@ type node struct {
 	// handedOver: a takeover took the sockets; exit without undoing what
 	// the new process now runs on.
 	handedOver bool
+	// mode is how the steering program is attached (after a takeover: as
+	// the process before said it was).
+	mode rings.XDPMode
 }
 
 // queue is one opened NIC queue: its AF_XDP socket and the worker loop
@@ -135,8 +138,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 		}
 		defer tk.close()
 	}
-	mode, err := n.openQueues(ifi.Index, cfg, plan, idle, tk)
-	if err != nil {
+	if n.mode, err = n.openQueues(ifi.Index, cfg, plan, idle, tk); err != nil {
 		return err
 	}
 	restoreBusyPoll := startBusyPoll(cfg, n.queues, log) // busypoll_linux.go
@@ -145,7 +147,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 			restoreBusyPoll()
 		}
 	}()
-	log.Info("attached", "interface", cfg.Interface, "xdp_mode", mode.String(), "plan", plan.String(),
+	log.Info("attached", "interface", cfg.Interface, "xdp_mode", n.mode.String(), "plan", plan.String(),
 		"services", len(cfg.Services), "local_address", cfg.LocalAddress)
 
 	var speaker *control.Speaker
@@ -248,7 +250,7 @@ func (n *node) openQueues(ifindex int, cfg *control.Config, plan pin.Plan, idle 
 		if err := tk.commit(n, plan, state, cfg.Conntrack, idle); err != nil {
 			return 0, err
 		}
-		return cfg.XDPMode, nil // the program stays attached as it was
+		return tk.offer.XDPMode, nil // the program stays attached as it was
 	}
 	for _, a := range plan {
 		q, err := n.openQueue(ifindex, a, opts, cfg.Conntrack, idle)

@@ -178,6 +178,11 @@ func TestLabTakeover(t *testing.T) {
 			t.Fatalf("takeover %d: the old raild exited %d:\n%s", i+1, code, old.log)
 		}
 		t.Logf("takeover %d: old: %s; new: %s", i+1, logLine(old.log.String(), "handed over"), logLine(next.log.String(), "the rings are ours"))
+		// The new process reports the program attached as it was, not
+		// the configuration's xdp_mode (auto).
+		if was, is := xdpModeLogged(old.log.String()), xdpModeLogged(next.log.String()); was == "" || was == "auto" || is != was {
+			t.Errorf("takeover %d: the old raild logged xdp_mode %q, the new one %q", i+1, was, is)
+		}
 		old = next
 		m := scrape(t)
 		if got := sum(m, `rail_umem_frames{queue="0"`); got != takeoverUMEM {
@@ -342,6 +347,15 @@ func startStalled(t *testing.T, bin, cfg, step string) *daemon {
 }
 
 // logLine is the first line of log containing s, from its msg on.
+// xdpModeLogged is the xdp_mode of a raild log's "attached" line, or "".
+func xdpModeLogged(log string) string {
+	l := logLine(log, "msg=attached")
+	if i := strings.Index(l, "xdp_mode="); i >= 0 {
+		return strings.Fields(l[i+len("xdp_mode="):])[0]
+	}
+	return ""
+}
+
 func logLine(log, s string) string {
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, s) {

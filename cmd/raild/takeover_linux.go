@@ -64,11 +64,14 @@ type tkOffer struct {
 	Error             string // a refusal; nothing else is set
 	Protocol, Version string
 	Steer             string // rings.SteerVersion of the running program
-	Interface         string
-	Entries           uint32 // conntrack.entries_per_core
-	Queues            []tkQueue
-	Control           control.Handover
-	Generation        uint64
+	// XDPMode is how the running program is attached (an older raild
+	// leaves it out: auto).
+	XDPMode    rings.XDPMode
+	Interface  string
+	Entries    uint32 // conntrack.entries_per_core
+	Queues     []tkQueue
+	Control    control.Handover
+	Generation uint64
 }
 
 // tkQueue is one queue of the offer; its descriptors are the XSK, the UMEM
@@ -334,7 +337,7 @@ func (t *takeoverServer) offer() (tkOffer, []int, error) {
 		return tkOffer{}, nil, err
 	}
 	o := tkOffer{
-		Protocol: takeoverProtocol, Version: buildVersion(), Steer: rings.SteerVersion(),
+		Protocol: takeoverProtocol, Version: buildVersion(), Steer: rings.SteerVersion(), XDPMode: t.n.mode,
 		Interface: t.cfg.Interface, Entries: t.cfg.Conntrack.EntriesPerCore,
 		Generation: t.state.Generation(), Control: t.state.Export(),
 	}
@@ -354,7 +357,7 @@ func (n *node) handOver(req *tkRequest, state *control.State, h *httpServing) bo
 	n.pauseWorkers()
 	var c tkCommit
 	for _, q := range n.queues {
-		ho, _, _, err := q.sock.Export()
+		ho, err := q.sock.Handoff()
 		if err != nil {
 			c = tkCommit{Error: err.Error()}
 			break
