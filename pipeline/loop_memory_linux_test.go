@@ -234,10 +234,20 @@ func TestLoopTxRingFull(t *testing.T) {
 }
 
 // TestLoopMemoryNoAllocs: a whole iteration — delivery, Poll, send,
-// completion — allocates nothing, and really moves frames both ways.
+// completion — allocates nothing, and really moves frames both ways; with
+// the batches staged too (the prefetches of a large table).
 func TestLoopMemoryNoAllocs(t *testing.T) {
+	for _, staged := range []bool{false, true} {
+		t.Run(fmt.Sprint("staged=", staged), func(t *testing.T) { loopMemoryNoAllocs(t, staged) })
+	}
+}
+
+func loopMemoryNoAllocs(t *testing.T, staged bool) {
 	o := loopOpts(512, 128)
 	l, s, k := memoryLoop(t, o)
+	if staged {
+		l.W.ct.live = stageMin
+	}
 	frame, _, _ := flowFrame(t, 0)
 	var received, sent int
 	allocs := testing.AllocsPerRun(200, func() {
