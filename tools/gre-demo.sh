@@ -136,6 +136,7 @@ install_missing
 
 work=$(mktemp -d /tmp/rail-demo.XXXXXX)
 raild_pid="" tcpdump_pid="" ping_pid="" trafgen_pid=""
+wmem_was="" # net.core.wmem_default before this run raised it
 
 stop_pid() { # stop_pid PID SIGNAL: signal it, wait up to 5 s, then SIGKILL
 	local pid=$1 sig=$2 i
@@ -156,6 +157,7 @@ cleanup() {
 	stop_pid "$ping_pid" INT
 	stop_pid "$tcpdump_pid" INT
 	stop_pid "$raild_pid" TERM
+	[[ -n $wmem_was ]] && echo "$wmem_was" >/proc/sys/net/core/wmem_default
 	if $keep; then
 		echo "kept: the lab (tools/lab.sh down --prefix $prefix removes it) and $work"
 	else
@@ -230,17 +232,35 @@ say "trafgen: ${duration}s of GRE from gen0 on CPU 0 (raild worker on CPU ${work
 if [[ ,$worker_cpus, == *,0,* ]] && (($(nproc) > 1)); then
 	echo "    note: a raild worker shares CPU 0 with trafgen; set cpus: in the config to move it"
 fi
-t0=$(date +%s.%N)
-rc=0
 # In the background, waited for: timeout runs trafgen in a process group
 # of its own, which a Ctrl-C does not reach, and bash runs the INT trap
 # only once a foreground command ends; `wait` returns at once instead, and
 # the cleanup stops trafgen (timeout passes the SIGINT on).
-timeout -s INT "$duration" ip netns exec "$gen_ns" trafgen --dev gen0 --conf "$work/gre.cfg" \
-	--cpus 1 --notouch-irq >"$work/trafgen.out" 2>&1 &
-trafgen_pid=$!
-wait "$trafgen_pid" || rc=$?
-trafgen_pid=""
+#
+# trafgen's socket gets net.core.wmem_default as its send buffer (the gen
+# namespace sees the host's value and cannot change it: "Cannot set system
+# socket memory"). The skbs of the frames the veth has not yet delivered
+# count against it, and with the default 208 KiB a TX_RING flush often
+# fails at once with EAGAIN ("Flushing TX_RING failed: Resource
+# temporarily unavailable", and trafgen exits without totals): raise it to
+# 4 MiB for the run (put back on exit), and try again should it still.
+wmem=$(cat /proc/sys/net/core/wmem_default)
+if ((wmem < 4194304)) && echo 4194304 >/proc/sys/net/core/wmem_default 2>/dev/null; then
+	wmem_was=$wmem
+fi
+for attempt in 1 2 3; do
+	rc=0
+	t0=$(date +%s.%N)
+	timeout -s INT "$duration" ip netns exec "$gen_ns" trafgen --dev gen0 --conf "$work/gre.cfg" \
+		--cpus 1 --notouch-irq >"$work/trafgen.out" 2>&1 &
+	trafgen_pid=$!
+	wait "$trafgen_pid" || rc=$?
+	trafgen_pid=""
+	if grep -q 'packets outgoing' "$work/trafgen.out" || ! grep -q 'Flushing TX_RING failed' "$work/trafgen.out"; then
+		break
+	fi
+	((attempt < 3)) && echo "    trafgen gave up at its first flush (EAGAIN); trying again"
+done
 t1=$(date +%s.%N)
 # timeout's SIGINT makes trafgen print its totals and exit 124 (via
 # timeout); an EAGAIN while it flushes its TX_RING at that moment makes it
