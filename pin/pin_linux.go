@@ -2,6 +2,9 @@ package pin
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,4 +67,70 @@ func pinThread(cpu int) error {
 		return fmt.Errorf("pin to cpu %d: sched_setaffinity: %w (allowed: %s)", cpu, err, FormatCPUs(allowed))
 	}
 	return nil
+}
+
+// Confine restricts every thread of the process to cpus
+// (sched_setaffinity on each task of /proc/self/task): raild confines its
+// control plane — the runtime, the collector, health checks, the API — to
+// the CPUs no worker runs on, so that none of it preempts a busy-polling
+// worker. Threads started later inherit the mask of the thread that starts
+// them, a confined one (the runtime starts threads for locked goroutines
+// from its template thread, confined too); workers started with Go pin
+// their own threads afterwards. Allowed, called after it, reports cpus.
+func Confine(cpus []int) error {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		if c < 0 || c >= maxCPU {
+			return fmt.Errorf("cpu %d is out of range (0-%d)", c, maxCPU-1)
+		}
+		set.Set(c)
+	}
+	if set.Count() == 0 {
+		return fmt.Errorf("confine to no CPU")
+	}
+	// Threads may start while this runs: go over the list until a pass
+	// finds none it has not set.
+	done := map[int]bool{}
+	for {
+		ents, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("confine: %w", err)
+		}
+		fresh := 0
+		for _, e := range ents {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || done[tid] {
+				continue
+			}
+			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("confine thread %d to cpus %s: %w", tid, FormatCPUs(cpus), err)
+			}
+			done[tid], fresh = true, fresh+1
+		}
+		if fresh == 0 {
+			return nil
+		}
+	}
+}
+
+// OnCPUs calls fn on a thread of its own allowed on cpus, and returns its
+// error: for starting a process that must not inherit the confinement
+// (Confine) of the caller's threads. The thread is not reused after.
+func OnCPUs(cpus []int, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
+		var set unix.CPUSet
+		for _, c := range cpus {
+			if c >= 0 && c < maxCPU {
+				set.Set(c)
+			}
+		}
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			errc <- fmt.Errorf("allow cpus %s: %w", FormatCPUs(cpus), err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
 }

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestAllowed(t *testing.T) {
@@ -177,5 +180,86 @@ func TestGoexit(t *testing.T) {
 	}
 	if _, open := <-d; open {
 		t.Error("channel not closed")
+	}
+}
+
+// tasksAllowed is the Cpus_allowed_list of every thread of the process.
+func tasksAllowed(t *testing.T) map[string]string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/status")
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				out[e.Name()] = strings.TrimSpace(v)
+			}
+		}
+	}
+	return out
+}
+
+// TestConfine: every thread of the process, and the ones started after,
+// run on the confining CPUs only; a worker started with Go still pins
+// itself outside them; OnCPUs runs its function (and a process started
+// there) on the CPUs it names. The mask is put back after.
+func TestConfine(t *testing.T) {
+	allowed, err := Allowed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed) < 2 {
+		t.Skipf("needs two allowed CPUs, has %s", FormatCPUs(allowed))
+	}
+	t.Cleanup(func() {
+		if err := Confine(allowed); err != nil {
+			t.Errorf("put the mask back: %v", err)
+		}
+	})
+	house, worker := allowed[:1], allowed[len(allowed)-1]
+	if err := Confine(house); err != nil {
+		t.Fatal(err)
+	}
+	// Threads started after: many goroutines blocking in system calls
+	// make the runtime start more.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); time.Sleep(10 * time.Millisecond); os.ReadFile("/proc/self/stat") }()
+	}
+	wg.Wait()
+	want := FormatCPUs(house)
+	for tid, got := range tasksAllowed(t) {
+		if got != want {
+			t.Errorf("thread %s: allowed on %s, want %s", tid, got, want)
+		}
+	}
+	if got, err := Allowed(); err != nil || FormatCPUs(got) != want {
+		t.Errorf("Allowed after Confine: %v %v, want %s", got, err, want)
+	}
+	// A pinned worker leaves the confinement.
+	cpu := make(chan int, 1)
+	if err := <-Go(worker, func() { c, _ := ThreadCPU(); cpu <- c }); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-cpu; c != worker {
+		t.Errorf("worker pinned to %d runs on %d", worker, c)
+	}
+	// A process started from OnCPUs(allowed) may use them all.
+	var out []byte
+	if err := OnCPUs(allowed, func() (err error) {
+		out, err = exec.Command("grep", "Cpus_allowed_list", "/proc/self/status").Output()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(strings.TrimPrefix(string(out), "Cpus_allowed_list:")); got != FormatCPUs(allowed) {
+		t.Errorf("a process started from OnCPUs(%s): allowed on %s", FormatCPUs(allowed), got)
 	}
 }

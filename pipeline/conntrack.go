@@ -134,6 +134,9 @@ func NewConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration) (*Conntr
 
 func newConntrack(entries uint32, tcpTimeout, udpTimeout time.Duration, fd int) (*Conntrack, error) {
 	if entries == 0 || entries > 1<<28 {
+		if fd >= 0 {
+			closeTableFile(fd) // an adopted table owns fd, on error too
+		}
 		return nil, fmt.Errorf("conntrack: %d entries per core is out of range (1…%d)", entries, 1<<28)
 	}
 	n, n6 := ctSlots(entries)

@@ -54,6 +54,7 @@ func (c *Conntrack) Close() {
 	c.unmap.Stop()
 	ctMapping{c.mem, c.fd}.release()
 	c.mem, c.buckets, c.buckets6, c.fd = nil, nil, nil, -1
+	c.frags, c.bases = fragTable{}, [2]unsafe.Pointer{}
 }
 
 // closeTableFile closes a passed table file that is not adopted.
@@ -77,7 +78,7 @@ func (r ctMapping) release() {
 func newTableFile(length int) (int, []byte, error) {
 	if fd, err := unix.MemfdCreate("rail-conntrack", unix.MFD_CLOEXEC|unix.MFD_HUGETLB|unix.MFD_HUGE_2MB); err == nil {
 		if unix.Ftruncate(fd, int64(length)) == nil {
-			if mem, err := mapAligned(fd, length); err == nil {
+			if mem, err := mapTable(fd, length); err == nil {
 				return fd, mem, nil
 			}
 		}
@@ -91,12 +92,27 @@ func newTableFile(length int) (int, []byte, error) {
 		unix.Close(fd)
 		return -1, nil, fmt.Errorf("conntrack: size the memfd to %d bytes: %w", length, err)
 	}
-	mem, err := mapAligned(fd, length)
+	mem, err := mapTable(fd, length)
 	if err != nil {
 		unix.Close(fd)
 		return -1, nil, err
 	}
 	return fd, mem, nil
+}
+
+// mapTable maps length bytes of table file fd, shared, on a huge-page
+// boundary: a hugetlbfs file as it is (the kernel aligns its mappings to
+// its page size, and reserves the pages or fails with ENOMEM), shared
+// memory with mapAligned.
+func mapTable(fd, length int) ([]byte, error) {
+	if !isHugeTLB(fd) {
+		return mapAligned(fd, length)
+	}
+	p, err := unix.MmapPtr(fd, 0, nil, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: mmap %d bytes of huge pages: %w", length, err)
+	}
+	return unsafe.Slice((*byte)(p), length), nil
 }
 
 // adoptTableFile maps a passed table file: length bytes (this version's
@@ -114,7 +130,7 @@ func adoptTableFile(fd, old, length int) ([]byte, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("conntrack: the passed table is %d bytes, these tables take %d (conntrack.entries_per_core differs)", st.Size, length)
 	}
-	mem, err := mapAligned(fd, int(st.Size))
+	mem, err := mapTable(fd, int(st.Size))
 	if err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -123,11 +139,13 @@ func adoptTableFile(fd, old, length int) ([]byte, error) {
 }
 
 // mapAligned maps length bytes of fd, shared, at an address that is a
-// multiple of hugePage: what a huge page needs (and hugetlb requires).
+// multiple of hugePage: what a transparent huge page needs.
 func mapAligned(fd, length int) ([]byte, error) {
 	// Reserve length plus a huge page of address space, map the file over
 	// its first aligned address, give back the rest.
-	span := uintptr(length + hugePage)
+	pg := uintptr(os.Getpagesize())
+	mapped := (uintptr(length) + pg - 1) &^ (pg - 1) // what the mapping covers
+	span := mapped + hugePage
 	base, err := unix.MmapPtr(-1, 0, nil, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("conntrack: reserve %d bytes of address space: %w", span, err)
@@ -135,16 +153,20 @@ func mapAligned(fd, length int) ([]byte, error) {
 	start := uintptr(base)
 	skip := (start+hugePage-1)&^(hugePage-1) - start
 	at := unsafe.Add(base, skip)
-	p, err := unix.MmapPtr(fd, 0, at, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
-	if err != nil {
-		unix.MunmapPtr(base, span)
-		return nil, fmt.Errorf("conntrack: mmap %d bytes: %w", length, err)
-	}
+	p, mapErr := unix.MmapPtr(fd, 0, at, uintptr(length), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED)
+	// Give back what lies outside [at, at+mapped): ours in any case.
 	if skip > 0 {
 		unix.MunmapPtr(base, skip)
 	}
-	if tail := span - skip - uintptr(length); tail > 0 {
-		unix.MunmapPtr(unsafe.Add(at, length), tail)
+	if tail := span - skip - mapped; tail > 0 {
+		unix.MunmapPtr(unsafe.Add(at, mapped), tail)
+	}
+	if mapErr != nil {
+		// [at, at+mapped) stays reserved (PROT_NONE, no memory): a kernel
+		// that undid the reservation there on the failure may have given
+		// the range to another thread since, whose mapping an munmap
+		// here would destroy.
+		return nil, fmt.Errorf("conntrack: mmap %d bytes: %w", length, mapErr)
 	}
 	return unsafe.Slice((*byte)(p), length), nil
 }
@@ -193,10 +215,10 @@ func selected(path string) string {
 // plan --sysfs gives another tree). raild plan prints it.
 func PlanPages(root string, entries uint32, workers int) []Pages {
 	per := (ConntrackBytes(entries) + hugePage - 1) / hugePage
-	free := int64(0)
-	if b, err := os.ReadFile(root + "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"); err == nil {
-		free, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	}
+	// Free pages include those other mappings have reserved but not yet
+	// touched: what a new mapping can reserve is free minus reserved.
+	dir := root + "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+	free := sysfsInt(dir+"free_hugepages") - sysfsInt(dir+"resv_hugepages")
 	rest := PagesSmall
 	if shmemTHP(root) {
 		rest = PagesTHP
@@ -210,4 +232,14 @@ func PlanPages(root string, entries uint32, workers int) []Pages {
 		}
 	}
 	return out
+}
+
+// sysfsInt is the integer in a sysfs file, or 0.
+func sysfsInt(path string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
 }

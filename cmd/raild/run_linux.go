@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -75,6 +76,9 @@ type node struct {
 	// mode is how the steering program is attached (after a takeover: as
 	// the process before said it was).
 	mode rings.XDPMode
+	// allowed are the CPUs raild was started on, before confineControl:
+	// what a raild it starts (an upgrade) may use.
+	allowed []int
 }
 
 // queue is one opened NIC queue: its AF_XDP socket and the worker loop
@@ -111,11 +115,15 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 		return fmt.Errorf("interface %s: %w", cfg.Interface, err)
 	}
 	cfg.MTU = ifi.MTU
-	state, err := control.NewState(cfg, file, log)
+	plan, err := planQueues(cfg)
 	if err != nil {
 		return err
 	}
-	plan, err := planQueues(cfg)
+	allowed, err := confineControl(plan, log)
+	if err != nil {
+		return err
+	}
+	state, err := control.NewState(cfg, file, log)
 	if err != nil {
 		return err
 	}
@@ -128,7 +136,7 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 		log.Info("file descriptors", "limit", soft, "needed", need)
 	}
 
-	n := &node{log: log, state: state, exited: make(chan error, len(plan))}
+	n := &node{log: log, state: state, exited: make(chan error, len(plan)), allowed: allowed}
 	defer n.close()
 
 	var tk *takeoverClient // takeover_linux.go
@@ -310,7 +318,7 @@ func (n *node) wait(sig chan os.Signal, cfg *control.Config, speaker *control.Sp
 				continue
 			}
 			if s == syscall.SIGUSR2 {
-				spawnTakeover(n.log) // an upgrade: takeover_linux.go
+				spawnTakeover(n.allowed, n.log) // an upgrade: takeover_linux.go
 				continue
 			}
 			n.log.Info("stopping", "signal", s.String())
@@ -442,4 +450,32 @@ func rxQueues(ifname string) (int, error) {
 		return 0, errors.New("interface " + ifname + ": cannot count its rx queues in sysfs")
 	}
 	return len(m), nil
+}
+
+// confineControl keeps everything but the workers — the Go runtime and
+// its collector, health checks, the API, metrics, BGP, and a new raild's
+// preparation during a takeover — off the CPUs plan gives the workers, on
+// the others raild may use (pin.Confine), so that none of it preempts a
+// busy-polling worker. It returns the CPUs raild was allowed before. When
+// the workers take every allowed CPU, the control plane shares them.
+func confineControl(plan pin.Plan, log *slog.Logger) ([]int, error) {
+	allowed, err := pin.Allowed()
+	if err != nil {
+		return nil, err
+	}
+	var rest []int
+	for _, c := range allowed {
+		if !slices.ContainsFunc(plan, func(a pin.Assignment) bool { return a.CPU == c }) {
+			rest = append(rest, c)
+		}
+	}
+	if len(rest) == 0 {
+		log.Warn("control plane: every allowed CPU runs a worker; the control plane shares them", "allowed", pin.FormatCPUs(allowed))
+		return allowed, nil
+	}
+	if err := pin.Confine(rest); err != nil {
+		return nil, err
+	}
+	log.Info("control plane", "cpus", pin.FormatCPUs(rest))
+	return allowed, nil
 }

@@ -25,7 +25,7 @@ import (
 // The environment sets the load and how many takeovers in a row
 // (`make lab-takeover` runs ten):
 //
-//	RAIL_TAKEOVER_RATE=5000   GRE frames per second (default 5000)
+//	RAIL_TAKEOVER_RATE=100000 GRE frames per second (default 100000)
 //	RAIL_TAKEOVERS=10         takeovers in a row under one load (default 1)
 const takeoverUMEM = 4096 // rings.DefaultOpts().FrameCount
 
@@ -35,7 +35,7 @@ type takeoverOpts struct {
 }
 
 func takeoverOptions(t *testing.T) takeoverOpts {
-	o := takeoverOpts{rate: 5000, takeovers: 1}
+	o := takeoverOpts{rate: 100000, takeovers: 1}
 	if s := os.Getenv("RAIL_TAKEOVER_RATE"); s != "" {
 		r, err := strconv.ParseFloat(s, 64)
 		if err != nil || r <= 0 {
@@ -195,6 +195,12 @@ func TestLabTakeover(t *testing.T) {
 		if !hasBackend(t, sock, "10.1.0.14") {
 			t.Errorf("takeover %d: the API-added backend 10.1.0.14 is gone", i+1)
 		}
+		// The new raild started from the old one (SIGUSR2) or from here,
+		// plans its worker on CPU 1 as the first did, and keeps its
+		// control plane off it.
+		if got := threadCPUs(t, next.cmd.Process.Pid); got[labWorkerCPU] != 1 || got[labControlCPUs] == 0 || len(got) != 2 {
+			t.Errorf("takeover %d: the new raild's threads by allowed CPUs %v, want one on %s (the worker) and the rest on %s", i+1, got, labWorkerCPU, labControlCPUs)
+		}
 		time.Sleep(per - time.Second)
 		if c := conntrackOf(t, sock); c.Misses != 0 || c.Hits == 0 {
 			t.Errorf("takeover %d: the new workers' lookups: %d hits, %d misses; want every flow found", i+1, c.Hits, c.Misses)
@@ -207,7 +213,13 @@ func TestLabTakeover(t *testing.T) {
 		t.Errorf("takeover under load: sent %d, received %d, lost %d, reordered %d; want none lost or reordered", rep.Sent, rep.Received, rep.Lost(), rep.Reordered)
 	}
 
-	// Failure paths: the running raild keeps forwarding through each.
+	// Failure paths: the running raild keeps forwarding through each. (The
+	// binary of another protocol is built first: a compile on the lab's
+	// CPUs under the load would starve the worker.)
+	other := filepath.Join(filepath.Dir(bin), "raild-protocol-99")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.takeoverProtocol=99", "-o", other, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 	gen = takeoverGen(t, o.rate, 8*time.Second)
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte(strings.Replace(b.String(), "table_size: 65537", "table_size: 65536", 1)), 0o644); err != nil {
@@ -215,10 +227,6 @@ func TestLabTakeover(t *testing.T) {
 	}
 	if out := takeoverFails(t, bin, bad); !strings.Contains(out, "table_size") {
 		t.Errorf("bad config: the error does not say what is wrong:\n%s", out)
-	}
-	other := filepath.Join(filepath.Dir(bin), "raild-protocol-99")
-	if out, err := exec.Command("go", "build", "-ldflags", "-X main.takeoverProtocol=99", "-o", other, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	if out := takeoverFails(t, other, file); !strings.Contains(out, "incompatible versions") {
 		t.Errorf("other protocol: the error does not say why:\n%s", out)
@@ -347,6 +355,35 @@ func startStalled(t *testing.T, bin, cfg, step string) *daemon {
 }
 
 // logLine is the first line of log containing s, from its msg on.
+// labWorkerCPU is where the lab's raild runs its one worker (pin.PlanFor
+// leaves CPU 0 to the system on two CPUs), labControlCPUs where the rest
+// of it runs (confineControl).
+const labWorkerCPU, labControlCPUs = "1", "0"
+
+// threadCPUs counts a process's threads by the CPUs they may run on
+// (Cpus_allowed_list).
+func threadCPUs(t *testing.T, pid int) map[string]int {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "status"))
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "Cpus_allowed_list:"); ok {
+				out[strings.TrimSpace(v)]++
+			}
+		}
+	}
+	return out
+}
+
 // xdpModeLogged is the xdp_mode of a raild log's "attached" line, or "".
 func xdpModeLogged(log string) string {
 	l := logLine(log, "msg=attached")

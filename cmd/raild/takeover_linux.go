@@ -58,7 +58,17 @@ const (
 type tkHello struct {
 	Protocol, Version string
 	PID               int
+	// Tables is the newest connection-table file layout the new process
+	// adopts (tableLayout); an older raild sends none (0).
+	Tables int
 }
+
+// tableLayout is the layout of this raild's connection-table files:
+// 1, the connection tables alone (the first takeover-capable raild); 2,
+// the fragment table after them and the file rounded up to huge pages. A
+// raild adopts both; the running one refuses a new process that knows
+// only an older layout than its own, before any worker pauses.
+const tableLayout = 2
 
 type tkOffer struct {
 	Error             string // a refusal; nothing else is set
@@ -270,6 +280,11 @@ func (t *takeoverServer) handle(c *net.UnixConn) {
 			buildVersion(), takeoverProtocol, hello.Version, hello.Protocol))
 		return
 	}
+	if hello.Tables < tableLayout {
+		t.refuse(c, fmt.Sprintf("incompatible versions: the new raild (%s) cannot adopt the running one's (%s) connection tables (file layout %d, with the fragment table); restart instead",
+			hello.Version, buildVersion(), tableLayout))
+		return
+	}
 	if t.cfg.BGP != nil {
 		t.refuse(c, "the running raild speaks BGP, whose sessions a takeover cannot carry yet; restart instead")
 		return
@@ -432,7 +447,7 @@ func dialTakeover(cfg *control.Config, log *slog.Logger) (*takeoverClient, error
 		})
 	}
 	conn.SetDeadline(time.Now().Add(tkPrepareTimeout))
-	if err := sendMsg(conn, tkHello{Protocol: takeoverProtocol, Version: buildVersion(), PID: os.Getpid()}, nil); err != nil {
+	if err := sendMsg(conn, tkHello{Protocol: takeoverProtocol, Version: buildVersion(), PID: os.Getpid(), Tables: tableLayout}, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("--takeover: %w", err)
 	}
@@ -629,7 +644,7 @@ func sdNotify(state string, log *slog.Logger) {
 // with this process's arguments and --takeover: an upgrade on SIGUSR2
 // (the unit's ExecReload). The child reports on this process's output;
 // a takeover it cannot make leaves this process forwarding.
-func spawnTakeover(log *slog.Logger) {
+func spawnTakeover(allowed []int, log *slog.Logger) {
 	exe, err := os.Executable()
 	if err != nil {
 		log.Error("upgrade: cannot find the raild binary", "err", err)
@@ -641,7 +656,10 @@ func spawnTakeover(log *slog.Logger) {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr, cmd.Env = os.Stdout, os.Stderr, os.Environ()
-	if err := cmd.Start(); err != nil {
+	// Started from a thread on every CPU raild was started on, not on the
+	// control plane's (confineControl): the new raild plans its workers on
+	// those, as this one did.
+	if err := pin.OnCPUs(allowed, cmd.Start); err != nil {
 		log.Error("upgrade: starting the new raild", "binary", exe, "err", err)
 		return
 	}
