@@ -43,6 +43,17 @@
 // creates on behalf of a locked goroutine are cloned by its template
 // thread, so they do not inherit the pin.
 //
+// # The control plane
+//
+// Confine restricts every thread of the process to a set of CPUs; raild
+// confines everything but its workers to the allowed CPUs no worker runs
+// on, so that the runtime, the collector and the control plane never
+// preempt a busy-polling worker. Workers started with Go afterwards still
+// pin themselves to their CPUs. OnCPUs runs a function on a thread of its
+// own allowed on other CPUs: raild starts an upgrade's new process from
+// one, so that it plans over every CPU raild was started on, not over the
+// confined ones.
+//
 // Allowed and ThreadCPU ask sched_getaffinity(0) about the calling thread;
 // call Allowed from an ordinary goroutine (at start-up) to learn the CPUs
 // of the process, which include any restriction from taskset, cpusets or

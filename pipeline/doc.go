@@ -27,10 +27,14 @@
 // health. It is immutable: control builds a new one off the data path
 // (NewSnapshotFrom rebuilds only the Maglev tables whose inputs changed)
 // and publishes it through an atomic pointer; a worker loads it once per
-// batch (Worker.Begin). A Worker owns a Conntrack and a fragment table —
-// fixed size, allocated at start, pointer-free — and plain counters that it
-// publishes with atomics once per batch (Worker.Flush), so scraping never
-// slows the data path.
+// batch (Worker.Begin). A Worker owns a Conntrack, whose one memory (a
+// memfd, on huge pages where the host has them; a takeover passes it on)
+// holds the connection tables and the fragment table — fixed size,
+// allocated at start, pointer-free — and plain counters that it publishes
+// with atomics once per batch (Worker.Flush), so scraping never slows the
+// data path. Once the table outgrows the caches, a batch is processed in
+// stages so that its lookups miss the caches together (batch.go: every
+// frame's bucket found first, then fetched ahead of the processing).
 //
 // The connection table is 4-way set associative, IPv4 entries 32 bytes and
 // IPv6 entries 64 (a separate table a quarter the size). Entries age by
