@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"syscall"
@@ -458,6 +459,12 @@ func rxQueues(ifname string) (int, error) {
 // the others raild may use (pin.Confine), so that none of it preempts a
 // busy-polling worker. It returns the CPUs raild was allowed before. When
 // the workers take every allowed CPU, the control plane shares them.
+//
+// It also fixes GOMAXPROCS: a busy-polling worker holds a P for good, so
+// the runtime needs one per worker plus one per control-plane CPU. Left
+// alone, Go would lower it to the confined threads' CPU count within a
+// second or two, and the workers would take turns with the control plane
+// on the Ps left.
 func confineControl(plan pin.Plan, log *slog.Logger) ([]int, error) {
 	allowed, err := pin.Allowed()
 	if err != nil {
@@ -469,13 +476,17 @@ func confineControl(plan pin.Plan, log *slog.Logger) ([]int, error) {
 			rest = append(rest, c)
 		}
 	}
+	procs := max(len(allowed), len(plan)+len(rest))
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(procs)
+	}
 	if len(rest) == 0 {
-		log.Warn("control plane: every allowed CPU runs a worker; the control plane shares them", "allowed", pin.FormatCPUs(allowed))
+		log.Warn("control plane: every allowed CPU runs a worker; the control plane shares them", "allowed", pin.FormatCPUs(allowed), "gomaxprocs", runtime.GOMAXPROCS(0))
 		return allowed, nil
 	}
 	if err := pin.Confine(rest); err != nil {
 		return nil, err
 	}
-	log.Info("control plane", "cpus", pin.FormatCPUs(rest))
+	log.Info("control plane", "cpus", pin.FormatCPUs(rest), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return allowed, nil
 }
