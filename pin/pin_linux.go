@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -88,28 +89,35 @@ func Confine(cpus []int) error {
 	if set.Count() == 0 {
 		return fmt.Errorf("confine to no CPU")
 	}
-	// Threads may start while this runs: go over the list until a pass
-	// finds none it has not set.
-	done := map[int]bool{}
-	for {
+	// Threads may start while this runs, and one cloned from a thread
+	// just before that thread was confined keeps the old mask yet shows
+	// up in /proc only later: go over the list, reading each thread's mask
+	// back, until a pass (after a pause for such a clone to finish) finds
+	// every thread confined.
+	for pass := 0; ; pass++ {
 		ents, err := os.ReadDir("/proc/self/task")
 		if err != nil {
 			return fmt.Errorf("confine: %w", err)
 		}
-		fresh := 0
+		fixed := 0
 		for _, e := range ents {
 			tid, err := strconv.Atoi(e.Name())
-			if err != nil || done[tid] {
+			if err != nil {
+				continue
+			}
+			var cur unix.CPUSet
+			if err := unix.SchedGetaffinity(tid, &cur); err == nil && cur == set {
 				continue
 			}
 			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
 				return fmt.Errorf("confine thread %d to cpus %s: %w", tid, FormatCPUs(cpus), err)
 			}
-			done[tid], fresh = true, fresh+1
+			fixed++
 		}
-		if fresh == 0 {
+		if fixed == 0 && pass > 0 {
 			return nil
 		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

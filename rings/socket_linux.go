@@ -131,12 +131,17 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 	s.init(o, umem, m.fill, m.comp, m.rx, m.tx, m.fillAddrs, m.compAddrs, m.rxDescs, m.txDescs)
 
 	sa := &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP | mode, Ifindex: uint32(ifindex), QueueID: uint32(queue)}
-	if err := unix.Bind(fd, sa); err != nil {
+	if err := bindXSK(fd, sa); err != nil {
 		m := "XDP_COPY"
 		hint := ""
+		switch {
+		case errors.Is(err, unix.EBUSY):
+			hint = fmt.Sprintf(" (another AF_XDP socket still holds this queue after %v: another raild, or another program, runs on it)", bindBusyWait)
+		case mode == unix.XDP_ZEROCOPY:
+			hint = " (the driver may not support zero-copy AF_XDP: use zero_copy auto or off)"
+		}
 		if mode == unix.XDP_ZEROCOPY {
 			m = "XDP_ZEROCOPY"
-			hint = " (the driver may not support zero-copy AF_XDP: use zero_copy auto or off)"
 		}
 		return nil, fmt.Errorf("%s: bind %s: %w%s", where, m, err, hint)
 	}
@@ -150,6 +155,25 @@ func open(ifindex, queue int, o Opts, mode uint16) (_ *Socket, err error) {
 		s.setBusyPoll(o)
 	}
 	return s, nil
+}
+
+// bindBusyWait is how long bindXSK waits for a queue that is busy.
+const bindBusyWait = 2 * time.Second
+
+// bindXSK binds the socket to its queue. A queue is busy (EBUSY) while
+// another socket holds it — and for a moment after that socket's process
+// exited, until the kernel has torn the socket down, which takes longer
+// under load (a raild restarted at 100,000 frames/s met it). So it tries
+// again every 20 ms for up to bindBusyWait before giving up.
+func bindXSK(fd int, sa *unix.SockaddrXDP) error {
+	deadline := time.Now().Add(bindBusyWait)
+	for {
+		err := unix.Bind(fd, sa)
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // mapUMEM creates the UMEM as a memfd of n bytes mapped MAP_SHARED: the

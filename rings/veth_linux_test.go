@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -631,5 +632,39 @@ func TestTakeTransmitOnly(t *testing.T) {
 		if st.BadTransmits != 0 || st.RingErrors != 0 || st.KickErrors != 0 {
 			t.Errorf("stats %+v", st)
 		}
+	})
+}
+
+// TestOpenBusyQueue: a queue another live socket holds is refused after
+// bindBusyWait, saying so; once that socket is closed, the queue binds
+// again at once, in a loop of close and reopen (a restart's pattern).
+func TestOpenBusyQueue(t *testing.T) {
+	l := newLab(t)
+	l.enter(t, func() {
+		o := DefaultOpts()
+		o.ZeroCopy = ZeroCopyOff
+		a, err := Open(l.idxA, 0, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if b, err := Open(l.idxA, 0, o); err == nil {
+			b.Close()
+			t.Fatal("a second socket bound a held queue")
+		} else if !errors.Is(err, unix.EBUSY) || !strings.Contains(err.Error(), "still holds this queue") {
+			t.Errorf("a held queue: %v", err)
+		}
+		if took := time.Since(start); took < bindBusyWait {
+			t.Errorf("gave up on a held queue after %v, want at least %v", took, bindBusyWait)
+		}
+		for i := range 5 {
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if a, err = Open(l.idxA, 0, o); err != nil {
+				t.Fatalf("reopen %d after close: %v", i, err)
+			}
+		}
+		a.Close()
 	})
 }

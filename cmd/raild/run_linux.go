@@ -116,11 +116,11 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 		return fmt.Errorf("interface %s: %w", cfg.Interface, err)
 	}
 	cfg.MTU = ifi.MTU
-	plan, err := planQueues(cfg)
+	plan, topo, err := planQueues(cfg)
 	if err != nil {
 		return err
 	}
-	allowed, err := confineControl(plan, log)
+	allowed, err := confineControl(plan, topo, log)
 	if err != nil {
 		return err
 	}
@@ -197,12 +197,12 @@ func serve(cfg *control.Config, file string, idle idlePolicy, takeover bool, log
 
 // planQueues is the queue → CPU plan for cfg's queues (all the
 // interface's rx queues when it names none): the plan `raild plan` prints.
-func planQueues(cfg *control.Config) (pin.Plan, error) {
+func planQueues(cfg *control.Config) (pin.Plan, pin.Topology, error) {
 	queues := cfg.Queues
 	if queues == nil {
 		n, err := rxQueues(cfg.Interface)
 		if err != nil {
-			return nil, err
+			return nil, pin.Topology{}, err
 		}
 		for q := range n {
 			queues = append(queues, q)
@@ -210,13 +210,13 @@ func planQueues(cfg *control.Config) (pin.Plan, error) {
 	}
 	topo, err := pin.Host(cfg.Interface)
 	if err != nil {
-		return nil, err
+		return nil, topo, err
 	}
 	plan, err := pin.PlanFor(topo, queues, cfg.CPUs)
 	if err != nil {
-		return nil, fmt.Errorf("cpus: %w", err)
+		return nil, topo, fmt.Errorf("cpus: %w", err)
 	}
-	return plan, nil
+	return plan, topo, nil
 }
 
 // openQueues loads the steering program (or, with tk, takes the running
@@ -456,29 +456,38 @@ func rxQueues(ifname string) (int, error) {
 // confineControl keeps everything but the workers — the Go runtime and
 // its collector, health checks, the API, metrics, BGP, and a new raild's
 // preparation during a takeover — off the CPUs plan gives the workers, on
-// the others raild may use (pin.Confine), so that none of it preempts a
-// busy-polling worker. It returns the CPUs raild was allowed before. When
-// the workers take every allowed CPU, the control plane shares them.
+// the others raild may use (pin.Confine; the isolated ones only if there
+// are no others: the kernel balances no load there), so that none of it
+// preempts a busy-polling worker. It returns the CPUs raild was allowed
+// before. When the workers take every allowed CPU, the control plane
+// shares them.
 //
-// It also fixes GOMAXPROCS: a busy-polling worker holds a P for good, so
-// the runtime needs one per worker plus one per control-plane CPU. Left
-// alone, Go would lower it to the confined threads' CPU count within a
-// second or two, and the workers would take turns with the control plane
-// on the Ps left.
-func confineControl(plan pin.Plan, log *slog.Logger) ([]int, error) {
-	allowed, err := pin.Allowed()
-	if err != nil {
-		return nil, err
-	}
-	var rest []int
+// It also fixes GOMAXPROCS. A busy-polling worker holds a P for good, and
+// the collector takes a quarter of the Ps for dedicated mark workers,
+// which run until marking ends: so one P per worker, plus enough for the
+// collector's and one more goroutine's — at least one per control-plane
+// CPU. Left alone, Go would lower GOMAXPROCS to the confined threads' CPU
+// count within seconds, and the workers would take turns with the control
+// plane. The extra Ps cost nothing: their threads run on the
+// control-plane CPUs.
+func confineControl(plan pin.Plan, topo pin.Topology, log *slog.Logger) ([]int, error) {
+	allowed := topo.Allowed
+	var rest, restIsolated []int
 	for _, c := range allowed {
-		if !slices.ContainsFunc(plan, func(a pin.Assignment) bool { return a.CPU == c }) {
+		if slices.ContainsFunc(plan, func(a pin.Assignment) bool { return a.CPU == c }) {
+			continue
+		}
+		if topo.IsIsolated(c) {
+			restIsolated = append(restIsolated, c)
+		} else {
 			rest = append(rest, c)
 		}
 	}
-	procs := max(len(allowed), len(plan)+len(rest))
+	if len(rest) == 0 {
+		rest = restIsolated
+	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(procs)
+		runtime.GOMAXPROCS(controlProcs(len(plan), len(rest)))
 	}
 	if len(rest) == 0 {
 		log.Warn("control plane: every allowed CPU runs a worker; the control plane shares them", "allowed", pin.FormatCPUs(allowed), "gomaxprocs", runtime.GOMAXPROCS(0))
@@ -489,4 +498,12 @@ func confineControl(plan pin.Plan, log *slog.Logger) ([]int, error) {
 	}
 	log.Info("control plane", "cpus", pin.FormatCPUs(rest), "gomaxprocs", runtime.GOMAXPROCS(0))
 	return allowed, nil
+}
+
+// controlProcs is GOMAXPROCS for workers busy-polling workers and a
+// control plane on control CPUs: workers + x Ps, where x is at least
+// control and leaves the collector's dedicated mark workers (a quarter of
+// all Ps) one P to spare: x ≥ (workers+x)/4 + 1, so x ≥ (workers+4)/3.
+func controlProcs(workers, control int) int {
+	return workers + max(control, (workers+4+2)/3)
 }

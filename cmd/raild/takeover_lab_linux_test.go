@@ -202,10 +202,11 @@ func TestLabTakeover(t *testing.T) {
 			t.Errorf("takeover %d: the new raild's threads by allowed CPUs %v, want one on %s (the worker) and the rest on %s", i+1, got, labWorkerCPU, labControlCPUs)
 		}
 		time.Sleep(per - time.Second)
-		// Seconds later, still a P for the worker and one for the rest:
-		// Go would lower GOMAXPROCS to the confined threads' one CPU.
-		if got := scrape(t)["go_gomaxprocs"]; got != 2 {
-			t.Errorf("takeover %d: go_gomaxprocs %v, want 2 (one worker, one control-plane CPU)", i+1, got)
+		// Seconds later, still the Ps confineControl set for one worker
+		// and one control-plane CPU: Go would lower GOMAXPROCS to the
+		// confined threads' one CPU.
+		if got, want := scrape(t)["go_gomaxprocs"], float64(controlProcs(1, 1)); got != want {
+			t.Errorf("takeover %d: go_gomaxprocs %v, want %v (one worker, one control-plane CPU)", i+1, got, want)
 		}
 		if c := conntrackOf(t, sock); c.Misses != 0 || c.Hits == 0 {
 			t.Errorf("takeover %d: the new workers' lookups: %d hits, %d misses; want every flow found", i+1, c.Hits, c.Misses)
