@@ -55,11 +55,10 @@ func threadCPUs() ([]int, error) {
 // pinThread restricts the calling OS thread (pid 0 = this thread, not the
 // process) to cpu.
 func pinThread(cpu int) error {
-	if cpu < 0 || cpu >= maxCPU {
-		return fmt.Errorf("cpu %d is out of range (0-%d)", cpu, maxCPU-1)
+	set, err := cpuSet([]int{cpu})
+	if err != nil {
+		return err
 	}
-	var set unix.CPUSet
-	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
 		allowed, aerr := threadCPUs()
 		if aerr != nil {
@@ -79,15 +78,9 @@ func pinThread(cpu int) error {
 // from its template thread, confined too); workers started with Go pin
 // their own threads afterwards. Allowed, called after it, reports cpus.
 func Confine(cpus []int) error {
-	var set unix.CPUSet
-	for _, c := range cpus {
-		if c < 0 || c >= maxCPU {
-			return fmt.Errorf("cpu %d is out of range (0-%d)", c, maxCPU-1)
-		}
-		set.Set(c)
-	}
-	if set.Count() == 0 {
-		return fmt.Errorf("confine to no CPU")
+	set, err := cpuSet(cpus)
+	if err != nil {
+		return err
 	}
 	// Threads may start while this runs, and one cloned from a thread
 	// just before that thread was confined keeps the old mask yet shows
@@ -128,17 +121,30 @@ func OnCPUs(cpus []int, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread goes with the goroutine
-		var set unix.CPUSet
-		for _, c := range cpus {
-			if c >= 0 && c < maxCPU {
-				set.Set(c)
-			}
+		set, err := cpuSet(cpus)
+		if err == nil {
+			err = unix.SchedSetaffinity(0, &set)
 		}
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err != nil {
 			errc <- fmt.Errorf("allow cpus %s: %w", FormatCPUs(cpus), err)
 			return
 		}
 		errc <- fn()
 	}()
 	return <-errc
+}
+
+// cpuSet is the set of cpus, which must be in range and not none.
+func cpuSet(cpus []int) (unix.CPUSet, error) {
+	var set unix.CPUSet
+	for _, c := range cpus {
+		if c < 0 || c >= maxCPU {
+			return set, fmt.Errorf("cpu %d is out of range (0-%d)", c, maxCPU-1)
+		}
+		set.Set(c)
+	}
+	if set.Count() == 0 {
+		return set, fmt.Errorf("no CPU")
+	}
+	return set, nil
 }

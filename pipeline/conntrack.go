@@ -162,7 +162,17 @@ func ctSlots(entries uint32) (n4, n6 uint32) {
 // fixed from the start, never grown.
 func ConntrackBytes(entries uint32) int64 {
 	n4, n6 := ctSlots(entries)
-	return int64(ctBytes(n4/ctWays, n6/ctWays) + fragBytes)
+	return int64(tablesBytes(n4/ctWays, n6/ctWays))
+}
+
+// tablesBytes is the size of the memory of a table of n4 IPv4 and n6
+// IPv6 buckets: the connection tables, then the fragment table.
+func tablesBytes(n4, n6 uint32) int { return ctBytes(n4, n6) + fragBytes }
+
+// HugePagesFor is how many 2 MiB pages a worker's tables of entries take
+// (their file is rounded up to them).
+func HugePagesFor(entries uint32) int64 {
+	return (ConntrackBytes(entries) + hugePage - 1) / hugePage
 }
 
 // ctBytes is the size of the tables of n4 IPv4 and n6 IPv6 buckets, the
@@ -171,6 +181,11 @@ func ConntrackBytes(entries uint32) int64 {
 func ctBytes(n4, n6 uint32) int {
 	return int(n4)*int(unsafe.Sizeof(ctBucket4{})) + int(n6)*int(unsafe.Sizeof(ctBucket6{}))
 }
+
+// hugePage is the size of the huge pages a table is laid out for: on
+// Linux its file and its mapping are multiples of it, and the mapping
+// starts on one.
+const hugePage = 2 << 20
 
 // fragBytes is the size of the fragment table.
 const fragBytes = fragEntries * int(unsafe.Sizeof(fragEntry{}))

@@ -11,10 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hugePage is the size of the huge pages a table is laid out for: its
-// file and its mapping are multiples of it, and the mapping starts on one.
-const hugePage = 2 << 20
-
 // alloc maps the tables from a memfd: a new one (fd < 0) or one a process
 // passed over (AdoptConntrack), which must be the size of these tables.
 // A new table's memfd takes 2 MiB pages from the kernel's reserved pool
@@ -23,7 +19,7 @@ const hugePage = 2 << 20
 // so that transparent huge pages back it where shmem_enabled allows. The
 // mapping and the file go when the table is unreachable.
 func (c *Conntrack) alloc(n4, n6 uint32, fd int) error {
-	size := ctBytes(n4, n6) + fragBytes
+	size := tablesBytes(n4, n6)
 	length := (size + hugePage - 1) &^ (hugePage - 1)
 	var mem []byte
 	var err error
@@ -76,15 +72,15 @@ func (r ctMapping) release() {
 // pool if it has length bytes free (the mapping reserves them), else
 // ordinary shared memory.
 func newTableFile(length int) (int, []byte, error) {
-	if fd, err := unix.MemfdCreate("rail-conntrack", unix.MFD_CLOEXEC|unix.MFD_HUGETLB|unix.MFD_HUGE_2MB); err == nil {
-		if unix.Ftruncate(fd, int64(length)) == nil {
-			if mem, err := mapTable(fd, length); err == nil {
-				return fd, mem, nil
-			}
-		}
-		unix.Close(fd) // no room in the pool (or no pool): ordinary pages
-	}
-	fd, err := unix.MemfdCreate("rail-conntrack", unix.MFD_CLOEXEC)
+	if fd, mem, err := tableFile(unix.MFD_HUGETLB|unix.MFD_HUGE_2MB, length); err == nil {
+		return fd, mem, nil
+	} // no room in the pool (or no pool): ordinary pages
+	return tableFile(0, length)
+}
+
+// tableFile makes a memfd (with flags) of length bytes and maps it.
+func tableFile(flags, length int) (int, []byte, error) {
+	fd, err := unix.MemfdCreate("rail-conntrack", unix.MFD_CLOEXEC|flags)
 	if err != nil {
 		return -1, nil, fmt.Errorf("conntrack: memfd_create: %w", err)
 	}
@@ -214,7 +210,7 @@ func selected(path string) string {
 // them, else base pages. It reads root/sys (root "" is this machine; raild
 // plan --sysfs gives another tree). raild plan prints it.
 func PlanPages(root string, entries uint32, workers int) []Pages {
-	per := (ConntrackBytes(entries) + hugePage - 1) / hugePage
+	per := HugePagesFor(entries)
 	// Free pages include those other mappings have reserved but not yet
 	// touched: what a new mapping can reserve is free minus reserved.
 	dir := root + "/sys/kernel/mm/hugepages/hugepages-2048kB/"

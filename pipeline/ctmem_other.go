@@ -10,7 +10,7 @@ func (c *Conntrack) alloc(n4, n6 uint32, fd int) error {
 	if fd >= 0 {
 		return errors.New("conntrack: adopting a table needs Linux")
 	}
-	c.mem, c.fd = make([]byte, ctBytes(n4, n6)+fragBytes), -1
+	c.mem, c.fd = make([]byte, tablesBytes(n4, n6)), -1
 	c.tables(c.mem, n4, n6)
 	return nil
 }

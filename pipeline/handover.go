@@ -35,7 +35,7 @@ func AdoptConntrack(fd int, entries uint32, tcpTimeout, udpTimeout time.Duration
 // seconds since Epoch) and the counters. Call it with the worker stopped.
 func (w *Worker) Handoff() CtState {
 	c := w.ct
-	return CtState{Epoch: w.epoch, Now: w.now, Live: c.live, Evicted: c.evicted, Refused: c.refused, Bytes: int64(ctBytes(uint32(len(c.buckets)), uint32(len(c.buckets6))) + fragBytes)}
+	return CtState{Epoch: w.epoch, Now: w.now, Live: c.live, Evicted: c.evicted, Refused: c.refused, Bytes: int64(tablesBytes(uint32(len(c.buckets)), uint32(len(c.buckets6))))}
 }
 
 // Resume continues the clock of a worker whose table was adopted, so that

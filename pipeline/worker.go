@@ -96,9 +96,6 @@ func NewWorker(ct *Conntrack) *Worker {
 // Stats returns the worker's published counters.
 func (w *Worker) Stats() *Stats { return w.stats }
 
-// ConntrackPages is what backs the worker's connection table.
-func (w *Worker) ConntrackPages() Pages { return w.ct.pages }
-
 // Begin starts a batch: it fixes the snapshot and the clock for the packets
 // that follow. Call it once per batch, not per packet.
 // The worker's clock starts at the first batch (replay passes capture

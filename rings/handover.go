@@ -49,7 +49,10 @@ func (s *Socket) Handoff() (Handoff, error) {
 	if s.closed {
 		return Handoff{}, ErrClosed
 	}
-	return s.handoff()
+	if s.held != 0 {
+		return Handoff{}, fmt.Errorf("%w: %d on queue %d", ErrHeld, s.held, s.queue)
+	}
+	return Handoff{Queue: s.queue, Opts: s.opts, ZeroCopy: s.zeroCopy, Frames: append([]uint8(nil), s.state...)}, nil
 }
 
 // AdoptMemory is Adopt for a socket over Memory (OpenMemory): a second
@@ -71,15 +74,6 @@ func AdoptMemory(m *Memory, h Handoff) (*Socket, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// handoff is Handoff without the lock: the ownership of every frame,
-// which must be settled (nothing held).
-func (s *Socket) handoff() (Handoff, error) {
-	if s.held != 0 {
-		return Handoff{}, fmt.Errorf("%w: %d on queue %d", ErrHeld, s.held, s.queue)
-	}
-	return Handoff{Queue: s.queue, Opts: s.opts, ZeroCopy: s.zeroCopy, Frames: append([]uint8(nil), s.state...)}, nil
 }
 
 // adopt is init for a socket whose rings and frames are already in use:

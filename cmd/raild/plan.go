@@ -119,7 +119,7 @@ func cmdPlan(args []string, stdout, stderr io.Writer) int {
 	for _, p := range pages {
 		out.ConntrackPages = append(out.ConntrackPages, p.String())
 	}
-	if note := pagesNote(pages, out.ConntrackBytes); note != "" {
+	if note := pagesNote(pages, out.ConntrackBytes, cfg.Conntrack.EntriesPerCore); note != "" {
 		out.Notes = append(out.Notes, note)
 	}
 	out.NoFile, out.NoFileHard = raiseNoFile()
@@ -207,7 +207,7 @@ func pagesSummary(pages []string) string {
 // what a TLB of base pages reaches (a few MiB: tablesTLB), would be on
 // base pages: a lookup then walks the page tables, and huge pages take
 // 11–15 % off a packet at 1M and 4M flows (bench/README.md).
-func pagesNote(pages []pipeline.Pages, perWorker int64) string {
+func pagesNote(pages []pipeline.Pages, perWorker int64, entries uint32) string {
 	const tablesTLB = 16 << 20
 	if perWorker < tablesTLB {
 		return ""
@@ -221,7 +221,7 @@ func pagesNote(pages []pipeline.Pages, perWorker int64) string {
 	if small == 0 {
 		return ""
 	}
-	need := (perWorker + 2<<20 - 1) / (2 << 20)
+	need := pipeline.HugePagesFor(entries)
 	return fmt.Sprintf("%s would have connection tables on base pages: reserve 2 MiB pages before raild starts (sysctl vm.nr_hugepages=%d, %d a worker, on top of what else uses them) or let shared memory take transparent ones (echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled); huge pages take 11-15%% off a packet's cost with millions of flows",
 		count(small, "worker"), need*int64(len(pages)), need)
 }

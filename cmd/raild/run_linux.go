@@ -267,7 +267,7 @@ func (n *node) openQueues(ifindex int, cfg *control.Config, plan pin.Plan, idle 
 			return 0, fmt.Errorf("queue %d: %w", a.Queue, err)
 		}
 		n.queues = append(n.queues, q)
-		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy(), "conntrack_pages", q.loop.W.ConntrackPages().String())
+		log.Info("queue open", "queue", a.Queue, "cpu", a.CPU, "zero_copy", q.sock.ZeroCopy(), "conntrack_pages", q.loop.W.Conntrack().Pages().String())
 	}
 	return n.steer.Attach(ifindex, cfg.XDPMode)
 }
